@@ -1,0 +1,67 @@
+"""Batched sampling from a (feature-conditioned) language model.
+
+All sequences of a batch advance together, one token per forward pass, with the
+LSTM state carried between steps: the cost is one step per token, never a re-run
+of the prefix (fastai's `LMLearner.predict` re-feeds the whole text every step).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .data.tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Keep the `top_k` most likely tokens and/or the smallest set whose probability
+    reaches `top_p` (nucleus); everything else gets -inf."""
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and 0 < top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def sample_ids(model, prefix: Sequence[int], features: torch.Tensor, max_len: int = 60, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None, no_unk: bool = True,
+               stop_ids: Sequence[int] = (BOS_ID, EOS_ID), banned_ids: Sequence[int] = (PAD_ID,),
+               generator: torch.Generator | None = None) -> list[list[int]]:
+    """Sample one continuation of `prefix` per row of `features` (shape `(n, n_features)`,
+    already scaled). A row stops at the first of `stop_ids` (the next document's
+    `xxbos` marks the end of this one) or after `max_len` tokens; stop tokens are
+    not returned."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    model.eval()
+    model.reset()
+    device = next(model.parameters()).device
+    n = features.shape[0]
+    feats = features.to(device).unsqueeze(1)  # (n, 1, n_features)
+    tokens = torch.tensor(list(prefix), dtype=torch.long, device=device).expand(n, -1).contiguous()
+    banned = list(banned_ids) + ([UNK_ID] if no_unk else [])
+    stop = torch.tensor(list(stop_ids), device=device)
+    out = torch.full((n, max_len), PAD_ID, dtype=torch.long, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    lengths = torch.full((n,), max_len, dtype=torch.long, device=device)
+    for step in range(max_len):
+        logits = model(tokens, feats.expand(-1, tokens.shape[1], -1))[0][:, -1].float()
+        logits[:, banned] = float("-inf")
+        logits = filter_logits(logits / temperature, top_k, top_p)
+        nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
+        finished_now = torch.isin(nxt, stop) & ~done
+        lengths[finished_now] = step
+        done |= finished_now
+        out[:, step] = nxt
+        if done.all():
+            break
+        tokens = nxt.unsqueeze(1)
+    model.reset()
+    return [out[i, : lengths[i]].tolist() for i in range(n)]

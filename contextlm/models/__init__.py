@@ -1,0 +1,1 @@
+"""Models: the feature-conditioned AWD-LSTM and the sentence VAE family."""
