@@ -1,0 +1,96 @@
+"""Write a Comparison out: clouds (per level and side by side), CSVs, a JSON summary,
+and the table printed to the terminal."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from .clouds import Panel, cloud_image, save_image, side_by_side
+from .compare import Comparison
+
+LEVEL_COLUMNS = ["level", "feature", "value", "low", "high", "color", "n_docs", "n_words", "n_kept",
+                 "n_distinct", "mean_pred", "sd_pred"]
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def levels_table(cmp: Comparison) -> pd.DataFrame:
+    """One row per level: sizes and (if scored) the mean predicted feature."""
+    rows = []
+    for lv in cmp.levels:
+        s = cmp.scores
+        rows.append({"level": lv.label, "feature": lv.feature, "value": lv.value,
+                     "low": lv.bounds[0] if lv.bounds else None, "high": lv.bounds[1] if lv.bounds else None,
+                     "color": lv.color, "n_docs": len(cmp.texts[lv.label]), "n_words": cmp.n_words[lv.label],
+                     "n_kept": cmp.n_kept(lv.label), "n_distinct": len(cmp.counts[lv.label]),
+                     "mean_pred": s.mean[lv.label] if s else None, "sd_pred": s.std[lv.label] if s else None})
+    return pd.DataFrame(rows, columns=LEVEL_COLUMNS)
+
+
+def write_report(cmp: Comparison, out: str | Path, *, title: str = "", footer: str = "",
+                 width: int = 800, height: int = 400, max_words: int = 150, seed: int = 0,
+                 size_by: str = "count", n_distinctive: int = 8, extra: dict | None = None) -> dict[str, Path]:
+    """Write clouds.png, cloud_<level>.png, words.csv, levels.csv, summary.json and
+    samples_<level>.txt under `out`; returns what was written, by name."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    panels = []
+    for lv in cmp.levels:
+        if size_by == "z":
+            rows = cmp.log_odds[(cmp.log_odds["level"] == lv.label) & (cmp.log_odds["z"] > 0)
+                                & (cmp.log_odds["count"] > 0)]
+            freqs = dict(zip(rows["word"], rows["z"]))
+        else:
+            freqs = dict(cmp.counts[lv.label])
+        img = cloud_image(freqs, lv.color, width=width, height=height, seed=seed, max_words=max_words)
+        written[f"cloud:{lv.label}"] = save_image(img, out / f"cloud_{lv.slug}.png")
+        sub = f"{_num(len(cmp.texts[lv.label]))} texts, {_num(cmp.n_words[lv.label])} words"
+        if cmp.scores:
+            sub += f" · predicted {cmp.feature} {cmp.scores.mean[lv.label]:.3f}"
+        panels.append(Panel(title=lv.label, color=lv.color, image=img, subtitle=sub,
+                            distinctive=cmp.distinctive(lv.label, n_distinctive)))
+    written["clouds"] = side_by_side(panels, out / "clouds.png", title=title, footer=footer)
+    written["words"] = out / "words.csv"
+    cmp.words_table().to_csv(written["words"], index=False, float_format="%.4f")
+    written["levels"] = out / "levels.csv"
+    levels_table(cmp).to_csv(written["levels"], index=False, float_format="%.4f")
+    for lv in cmp.levels:
+        path = out / f"samples_{lv.slug}.txt"
+        path.write_text("\n".join(t.replace("\n", " ") for t in cmp.texts[lv.label]) + "\n", encoding="utf-8")
+        written[f"samples:{lv.label}"] = path
+    summary = {"feature": cmp.feature, "levels": levels_table(cmp).to_dict(orient="records"),
+               "auc_lowest_vs_highest": cmp.scores.auc if cmp.scores else None,
+               "distinctive": {lb: cmp.distinctive(lb, n_distinctive) for lb in cmp.labels}, **(extra or {})}
+    written["summary"] = out / "summary.json"
+    written["summary"].write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    return written
+
+
+def terminal_table(cmp: Comparison, top: int = 12, col: int = 26) -> str:
+    """Top words and most distinctive words per level, levels side by side."""
+    labels = cmp.labels
+    def row(cells: list[str]) -> str:
+        return "  ".join(textwrap.shorten(c, col, placeholder="…").ljust(col) for c in cells).rstrip()
+    lines = [row(labels), row(["-" * (col - 2)] * len(labels))]
+    lines.append(row([f"{_num(cmp.n_words[lb])} words, {_num(cmp.n_kept(lb))} kept" for lb in labels]))
+    if cmp.scores:
+        lines.append(row([f"predicted {cmp.feature} {cmp.scores.mean[lb]:.3f}" for lb in labels]))
+    lines += ["", row(["top words (count)"] * len(labels))]
+    tops = [cmp.top_words(lb, top) for lb in labels]
+    for i in range(top):
+        lines.append(row([f"{t[i][0]} {t[i][1]}" if i < len(t) else "" for t in tops]))
+    lines += ["", row(["distinctive (z >= 1.96)"] * len(labels))]
+    dist = [cmp.distinctive(lb, top) for lb in labels]
+    for i in range(max((len(d) for d in dist), default=0) or 1):
+        lines.append(row([f"{d[i][0]} {d[i][1]:+.1f}" if i < len(d) else ("(none)" if i == 0 else "")
+                          for d in dist]))
+    if cmp.scores and cmp.scores.auc is not None:
+        lines += ["", f"AUC {labels[0]} vs {labels[-1]} (text->{cmp.feature} regressor): {cmp.scores.auc:.3f}"
+                      "  (0.5 = indistinguishable, 1 = always told apart)"]
+    return "\n".join(lines)
