@@ -314,3 +314,30 @@ class FakeSpotify:
             return []
         ids = set.intersection(*sorted(wanted, key=len))
         return [self.tracks[i] for i in ids]
+
+
+# -- invented catalogues for tests ---------------------------------------------------
+_WORDS = ("amber", "velvet", "harbor", "lumen", "cinder", "meadow", "quartz", "static", "willow", "ember",
+          "tidal", "paper", "neon", "hollow", "copper", "orbit")
+
+
+def track_id(i: int) -> str:
+    """A valid 22-character id for invented track number i."""
+    return f"fk{i:020d}"
+
+
+def feature_values(i: int) -> dict:
+    """Distinct, valid features for invented track i (energy encodes i)."""
+    return {"danceability": 0.5, "energy": round((i % 100) / 100, 2), "key": i % 12, "loudness": -6.0,
+            "mode": i % 2, "speechiness": 0.05, "acousticness": 0.3, "instrumentalness": 0.0,
+            "liveness": 0.1, "valence": 0.6, "tempo": 100.0 + i % 50, "duration_ms": 180000, "time_signature": 4}
+
+
+def invented_tracks(n: int, start: int = 0) -> list[Track]:
+    """n tracks by invented artists with two-word invented titles, all with features."""
+    out = []
+    for i in range(start, start + n):
+        a, b = _WORDS[i % 16], _WORDS[(i // 16) % 16]
+        out.append(Track(track_id(i), f"{b.title()} {a.title()} {i}", (f"The {a.title()} Choir {i}",),
+                         f"Album {i}", 50, feature_values(i)))
+    return out
