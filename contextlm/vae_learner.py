@@ -1,0 +1,190 @@
+"""`VAELearner`: a fastai `Learner` for sentence VAEs that speaks text.
+
+    dls = sentence_dataloaders(df, tokenizer="whitespace", max_len=40)
+    learn = vae_learner(dls, latent_sz=16, word_dropout=0.3, cbs=KLAnnealing("cyclical"))
+    learn.fit_one_cycle(10, 3e-3)
+    learn.reconstruct(["it was my turn"], method="beam")
+    learn.interpolate("he was silent for a long moment", "it was my turn", steps=8, path="slerp")
+    learn.save_model("runs/vae"); learn = load_vae_learner("runs/vae")
+
+Training is plain fastai (`fit_one_cycle`, callbacks, Recorder); the loss is `VAELoss`
+(recon + beta * KL with free bits) and the metrics are `vae_metrics()`. The text
+methods tokenize with the saved vocab and decode in eval mode without gradients.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import fastai.callback.progress  # noqa: F401  (fastprogress bars, as in any fastai Learner)
+import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, lr_find)
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastcore.basics import listify
+
+from .callbacks import VAEHistory, vae_metrics
+from .data.sentences import Condition, SentenceVocab, pad_batch
+from .errors import ContextLMError
+from .modelio import load_model_folder, load_state_strict, save_model_folder
+from .models.vae import SentenceVAE, VAEConfig, VAELoss
+
+MODEL_KIND = "sentence-vae"
+PATHS = ("lerp", "slerp")
+
+
+class VAELearner(Learner):
+    """Learner with text-level encode / reconstruct / sample / interpolate / neighbours."""
+
+    def __init__(self, dls: DataLoaders, model: SentenceVAE, vocab: SentenceVocab | None = None,
+                 condition: Condition | None = None, max_len: int | None = None, free_bits: float = 0.0,
+                 iw_samples: int = 0, metrics=None, cbs=None, loss_func=None, **kwargs):
+        self.vocab = vocab or getattr(dls, "vocab", None)
+        if self.vocab is None:
+            raise ContextLMError("VAELearner needs a vocab (sentence_dataloaders sets dls.vocab)")
+        self.condition = condition or getattr(dls, "condition", None) or Condition()
+        self.max_len = max_len or getattr(dls, "max_len", 30)
+        loss_func = loss_func or VAELoss(self.vocab.pad_id, free_bits=free_bits)
+        metrics = vae_metrics(iw_samples) if metrics is None else metrics
+        cbs = [VAEHistory(), *listify(cbs)]
+        super().__init__(dls, model, loss_func=loss_func, metrics=metrics, cbs=cbs, **kwargs)
+
+    # -- text <-> tensors -------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(texts, str):
+            raise ContextLMError("give a list of texts, not a single string")
+        if not len(texts):
+            raise ContextLMError("no texts given")
+        tokens, lengths = pad_batch(self.vocab.encode(list(texts), self.max_len), self.vocab.pad_id)
+        return tokens.to(self.device), lengths
+
+    def _cond(self, values: Any, n: int) -> torch.Tensor | None:
+        cond = self.condition.encode(values, n)
+        return None if cond is None else cond.to(self.device)
+
+    # -- latent space -----------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], cond: Any = None, bs: int = 256,
+               with_logvar: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means `[n, latent_sz]` of q(z|x) (and log-variances with `with_logvar`)."""
+        if not self.model.config.use_latent:
+            raise ContextLMError("this model is the LM baseline (no latent space): nothing to encode")
+        self.model.eval()
+        texts = list(texts)
+        cond_all = self._cond(cond, len(texts))
+        mus, lvs = [], []
+        for s in range(0, len(texts), bs):
+            tokens, lengths = self._tokens(texts[s:s + bs])
+            mu, lv = self.model.encode(tokens, lengths, None if cond_all is None else cond_all[s:s + bs])
+            mus.append(mu.cpu()), lvs.append(lv.cpu())
+        mu, lv = torch.cat(mus), torch.cat(lvs)
+        return (mu, lv) if with_logvar else mu
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | None, cond: Any = None, method: str = "greedy", n: int | None = None,
+               **gen_kwargs) -> list[str]:
+        """Texts decoded from latent codes `z` (`[n, latent_sz]`); `gen_kwargs` go to
+        `SentenceVAE.generate` (temperature, top_k, beam_size, max_len)."""
+        self.model.eval()
+        n = len(z) if z is not None else n
+        gen_kwargs.setdefault("max_len", self.max_len + 1)
+        ids = self.model.generate(None if z is None else z.to(self.device), self._cond(cond, n),
+                                  method=method, n=n, **gen_kwargs)
+        return [self.vocab.decode(row) for row in ids]
+
+    def reconstruct(self, texts: Sequence[str], method: str = "greedy", cond: Any = None, dec_cond: Any = None,
+                    **gen_kwargs) -> list[str]:
+        """Decode each text's posterior mean (`dec_cond`: a different decoder condition,
+        e.g. the target tense of a CVAE; defaults to `cond`)."""
+        mu = self.encode(texts, cond)
+        return self.decode(mu, cond if dec_cond is None else dec_cond, method, **gen_kwargs)
+
+    def sample(self, n: int = 10, features: Any = None, label: Any = None, temperature: float = 1.0,
+               method: str = "sample", **gen_kwargs) -> list[str]:
+        """`n` sentences from the prior z ~ N(0, I), at the given features or label."""
+        if n < 1:
+            raise ContextLMError(f"n={n}: must be >= 1")
+        if features is not None and label is not None:
+            raise ContextLMError("give features or a label, not both")
+        z = self.model.sample_prior(n) if self.model.config.use_latent else None
+        return self.decode(z, features if features is not None else label, method, n=n,
+                           temperature=temperature, **gen_kwargs)
+
+    def interpolate(self, s0: str, s1: str, steps: int = 8, path: str = "lerp", method: str = "greedy",
+                    cond: Any = None, **gen_kwargs) -> pd.DataFrame:
+        """Homotopy (Bowman et al. 2016): decode `steps` points from the mean of s0 to the
+        mean of s1 (both included), on a straight line (`lerp`) or a great circle (`slerp`)."""
+        if path not in PATHS:
+            raise ContextLMError(f"path={path!r}: expected one of {', '.join(PATHS)}")
+        if steps < 2:
+            raise ContextLMError(f"steps={steps}: need at least 2 (the two endpoints)")
+        mu = self.encode([s0, s1], cond)
+        t = torch.linspace(0, 1, steps)
+        z = slerp(mu[0], mu[1], t) if path == "slerp" else torch.lerp(mu[0], mu[1], t.unsqueeze(1))
+        texts = self.decode(z, None if cond is None else cond, method, **gen_kwargs)
+        return pd.DataFrame({"t": t.tolist(), "text": texts})
+
+    def neighbours(self, text: str, k: int = 5, pool: Sequence[str] | None = None) -> pd.DataFrame:
+        """The `k` training sentences (or `pool`) closest to `text` by cosine of posterior means."""
+        if k < 1:
+            raise ContextLMError(f"k={k}: must be >= 1")
+        if pool is None:
+            frames = getattr(self.dls, "frames", None)
+            if not frames or "train" not in frames:
+                raise ContextLMError("neighbours: no training sentences loaded; pass pool=[...] texts")
+            pool = frames["train"][getattr(self.dls, "text_col", "text")].tolist()
+        pool = list(dict.fromkeys(pool))
+        sims = F.cosine_similarity(self.encode([text]), self.encode(pool), dim=-1)
+        top = sims.topk(min(k, len(pool)))
+        return pd.DataFrame({"text": [pool[i] for i in top.indices.tolist()], "cosine": top.values.tolist()})
+
+    # -- model folders ------------------------------------------------------------------
+    def model_config(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"model": self.model.config.to_dict(), "vocab": self.vocab.to_dict(),
+                "condition": self.condition.to_dict(), "max_len": self.max_len,
+                "free_bits": self.loss_func.free_bits, **(extra or {})}
+
+    def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """State dict + JSON config (vocab, condition, hyperparameters) in folder `path`."""
+        return save_model_folder(path, MODEL_KIND, self.model, self.model_config(extra))
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation `[len(t), d]`; falls back to lerp for (anti)parallel codes."""
+    t = t.unsqueeze(1)
+    cos = F.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4 or (torch.pi - omega).abs() < 1e-4:
+        return torch.lerp(z0, z1, t)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def vae_learner(dls: DataLoaders, free_bits: float = 0.0, iw_samples: int = 0, cbs=None, metrics=None,
+                learner_kwargs: dict[str, Any] | None = None, **config: Any) -> VAELearner:
+    """A `VAELearner` with a fresh `SentenceVAE` sized for `dls` (vocab, special ids,
+    condition); `config` overrides `VAEConfig` fields (latent_sz, word_dropout, use_latent...)."""
+    base = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), **dls.condition.model_kwargs())
+    model = SentenceVAE(VAEConfig.from_dict({**base, **config}))
+    return VAELearner(dls, model, free_bits=free_bits, iw_samples=iw_samples, cbs=cbs, metrics=metrics,
+                      **(learner_kwargs or {}))
+
+
+def load_vae_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs: Any) -> VAELearner:
+    """A `VAELearner` from a model folder written by `save_model` (with `dls` to train on
+    or to find neighbours among; without, for encoding, sampling and decoding)."""
+    state, cfg = load_model_folder(path, MODEL_KIND)
+    try:
+        model = SentenceVAE(VAEConfig.from_dict(cfg["model"]))
+        vocab = SentenceVocab.from_dict(cfg["vocab"])
+        condition = Condition.from_dict(cfg.get("condition", {}))
+    except (KeyError, TypeError) as e:
+        raise ContextLMError(f"{path}: config.json lacks or garbles {e} (not written by save_model?)") from None
+    load_state_strict(model, state, path)
+    return VAELearner(dls if dls is not None else DataLoaders(), model, vocab=vocab, condition=condition,
+                      max_len=cfg.get("max_len"), free_bits=cfg.get("free_bits", 0.0), **kwargs)
