@@ -6,7 +6,6 @@ be told apart at a glance (purple = low, green = high).
 """
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -18,11 +17,11 @@ DPI = 100
 
 @dataclass
 class Panel:
-    """What one level contributes to the side-by-side picture."""
+    """What one level contributes to the side-by-side picture: one cloud per row."""
 
     title: str
     color: str
-    image: np.ndarray                      # H x W x 3, from `cloud_image`
+    images: Sequence[np.ndarray]           # H x W x 3 each, from `cloud_image`
     subtitle: str = ""
     distinctive: Sequence[tuple[str, float]] = field(default_factory=list)  # (word, z)
 
@@ -48,9 +47,9 @@ def _shades(freqs: Mapping[str, float], color: str):
 
 
 def cloud_image(freqs: Mapping[str, float], color: str, width: int = 800, height: int = 400,
-                seed: int = 0, max_words: int = 150) -> np.ndarray:
+                seed: int = 0, max_words: int = 150, empty: str = "no words left after filtering") -> np.ndarray:
     """Draw a cloud of `freqs` (word -> weight) as an RGB array of `height` x `width`.
-    With no words, a blank image saying so."""
+    With no words, a blank image saying `empty`."""
     from wordcloud import WordCloud
     freqs = {w: float(f) for w, f in freqs.items() if f > 0}
     if not freqs:
@@ -58,7 +57,7 @@ def cloud_image(freqs: Mapping[str, float], color: str, width: int = 800, height
         img = Image.new("RGB", (width, height), "white")
         draw = ImageDraw.Draw(img)
         font = ImageFont.truetype(_font(), max(12, height // 16))
-        draw.text((width // 2, height // 2), "no words left after filtering", fill="#888888", font=font, anchor="mm")
+        draw.text((width // 2, height // 2), empty, fill="#888888", font=font, anchor="mm")
         return np.asarray(img)
     wc = WordCloud(width=width, height=height, background_color="white", max_words=max_words,
                    random_state=seed, font_path=_font(), prefer_horizontal=0.92, margin=3,
@@ -75,18 +74,36 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def side_by_side(panels: Sequence[Panel], path: str | Path, title: str = "", footer: str = "") -> Path:
-    """Put the panels' clouds next to each other, each titled in its colour with its
-    distinctive words below, and save as one PNG."""
+def _wrap_items(items: Sequence[str], width: int, max_lines: int = 2) -> list[str]:
+    """Join items with spaces into at most `max_lines` lines of `width` characters,
+    never splitting an item."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 3 + len(item) <= width:
+            lines[-1] += "   " + item
+        elif len(lines) < max_lines:
+            lines.append(item)
+        else:
+            break
+    return lines
+
+
+def side_by_side(panels: Sequence[Panel], path: str | Path, title: str = "", footer: str = "",
+                 row_titles: Sequence[str] = ()) -> Path:
+    """Put the panels' clouds next to each other (one row per cloud kind, captioned by
+    `row_titles`), each level titled in its colour with its distinctive words below,
+    and save as one PNG."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    h, w = panels[0].image.shape[:2]
-    pad, top, head, below, foot = 24, (64 if title else 16), 58, 96, (34 if footer else 8)
+    h, w = panels[0].images[0].shape[:2]
+    n_rows = len(panels[0].images)
+    cap = 26 if row_titles else 0
+    pad, top, head, below, foot = 24, (64 if title else 16), 58, 84, (34 if footer else 8)
     n = len(panels)
-    fig_w, fig_h = n * w + (n + 1) * pad, top + head + h + below + foot
+    fig_w, fig_h = n * w + (n + 1) * pad, top + head + n_rows * (cap + h) + below + foot
     fig = plt.figure(figsize=(fig_w / DPI, fig_h / DPI), dpi=DPI, facecolor="white")
 
     def box(x: float, y: float, bw: float, bh: float):  # pixel box (from top-left) -> axes
@@ -105,17 +122,23 @@ def side_by_side(panels: Sequence[Panel], path: str | Path, title: str = "", foo
         if p.subtitle:
             ax.text(0.5, 0.34, p.subtitle, ha="center", va="center", fontsize=10, color="#555555",
                     transform=ax.transAxes)
-        box(x, top + head, w, h).imshow(p.image, interpolation="nearest")
-        ax = box(x, top + head + h, w, below)
+        y = top + head
+        for r, image in enumerate(p.images):
+            if row_titles:
+                box(x, y, w, cap).text(0.0, 0.3, row_titles[r], ha="left", va="center", fontsize=10.5,
+                                       style="italic", color="#666666")
+                y += cap
+            box(x, y, w, h).imshow(image, interpolation="nearest")
+            y += h
+        ax = box(x, y, w, below)
         if p.distinctive:
-            ax.text(0.0, 0.86, "most distinctive (log-odds z):", ha="left", va="top", fontsize=10,
+            ax.text(0.0, 0.88, "most distinctive (log-odds z):", ha="left", va="top", fontsize=10,
                     color="#555555", transform=ax.transAxes)
-            words = "   ".join(f"{word} {z:.1f}" for word, z in p.distinctive)
-            lines = textwrap.wrap(words, width=max(20, w // 9), break_long_words=False)[:2]
+            lines = _wrap_items([f"{word}\u00a0{z:.1f}" for word, z in p.distinctive], max(20, w // 9))
             ax.text(0.0, 0.62, "\n".join(lines), ha="left", va="top", fontsize=11.5, weight="bold",
                     color=p.color, transform=ax.transAxes, linespacing=1.5)
         else:
-            ax.text(0.0, 0.86, "no word stands out (all |z| < 1.96)", ha="left", va="top", fontsize=10,
+            ax.text(0.0, 0.88, "no word stands out here (all z < 1.96)", ha="left", va="top", fontsize=10,
                     color="#888888", transform=ax.transAxes)
     if footer:
         fig.text(pad / fig_w, 12 / fig_h, footer, ha="left", va="bottom", fontsize=9, color="#777777")

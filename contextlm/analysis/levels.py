@@ -6,6 +6,7 @@ energy" reads purple and "high energy" green in every picture and table.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -76,6 +77,8 @@ def check_levels(levels: Sequence[Level], stats: Mapping[str, Mapping[str, float
                 continue
             seen.add((name, value))
             valid = valid_range(name)
+            if not math.isfinite(value):
+                raise ContextLMError(f"{name}={value}: not a number a feature can take")
             if valid is not None and not valid[0] <= value <= valid[1]:
                 raise ContextLMError(f"{name}={_fmt(value)} is impossible: {name} lies in "
                                      f"[{_fmt(valid[0])}, {_fmt(valid[1])}]")

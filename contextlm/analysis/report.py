@@ -32,30 +32,35 @@ def levels_table(cmp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LEVEL_COLUMNS)
 
 
+MIN_Z = 1.96  # two-sided 5%: a word "stands out" at a level from here on
+
+
 def write_report(cmp: Comparison, out: str | Path, *, title: str = "", footer: str = "",
                  width: int = 800, height: int = 400, max_words: int = 150, seed: int = 0,
-                 size_by: str = "count", n_distinctive: int = 8, extra: dict | None = None) -> dict[str, Path]:
-    """Write clouds.png, cloud_<level>.png, words.csv, levels.csv, summary.json and
-    samples_<level>.txt under `out`; returns what was written, by name."""
+                 n_distinctive: int = 8, extra: dict | None = None) -> dict[str, Path]:
+    """Write under `out`: clouds.png (levels side by side; top row sized by frequency,
+    bottom row by log-odds z >= 1.96), cloud_<level>.png and distinctive_<level>.png,
+    words.csv, levels.csv, summary.json and samples_<level>.txt. Returns the paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     panels = []
     for lv in cmp.levels:
-        if size_by == "z":
-            rows = cmp.log_odds[(cmp.log_odds["level"] == lv.label) & (cmp.log_odds["z"] > 0)
-                                & (cmp.log_odds["count"] > 0)]
-            freqs = dict(zip(rows["word"], rows["z"]))
-        else:
-            freqs = dict(cmp.counts[lv.label])
-        img = cloud_image(freqs, lv.color, width=width, height=height, seed=seed, max_words=max_words)
-        written[f"cloud:{lv.label}"] = save_image(img, out / f"cloud_{lv.slug}.png")
+        freq = cloud_image(dict(cmp.counts[lv.label]), lv.color, width=width, height=height, seed=seed,
+                           max_words=max_words)
+        dist = cloud_image(dict(cmp.distinctive(lv.label, max_words, MIN_Z)), lv.color, width=width,
+                           height=height, seed=seed, max_words=max_words,
+                           empty=f"no word stands out (all z < {MIN_Z})")
+        written[f"cloud:{lv.label}"] = save_image(freq, out / f"cloud_{lv.slug}.png")
+        written[f"distinctive:{lv.label}"] = save_image(dist, out / f"distinctive_{lv.slug}.png")
         sub = f"{_num(len(cmp.texts[lv.label]))} texts, {_num(cmp.n_words[lv.label])} words"
         if cmp.scores:
             sub += f" · predicted {cmp.feature} {cmp.scores.mean[lv.label]:.3f}"
-        panels.append(Panel(title=lv.label, color=lv.color, image=img, subtitle=sub,
-                            distinctive=cmp.distinctive(lv.label, n_distinctive)))
-    written["clouds"] = side_by_side(panels, out / "clouds.png", title=title, footer=footer)
+        panels.append(Panel(title=lv.label, color=lv.color, images=[freq, dist], subtitle=sub,
+                            distinctive=cmp.distinctive(lv.label, n_distinctive, MIN_Z)))
+    written["clouds"] = side_by_side(panels, out / "clouds.png", title=title, footer=footer, row_titles=[
+        "most frequent words (stopwords removed)",
+        f"words used more here than at the other levels (log-odds z ≥ {MIN_Z})"])
     written["words"] = out / "words.csv"
     cmp.words_table().to_csv(written["words"], index=False, float_format="%.4f")
     written["levels"] = out / "levels.csv"
@@ -66,7 +71,7 @@ def write_report(cmp: Comparison, out: str | Path, *, title: str = "", footer: s
         written[f"samples:{lv.label}"] = path
     summary = {"feature": cmp.feature, "levels": levels_table(cmp).to_dict(orient="records"),
                "auc_lowest_vs_highest": cmp.scores.auc if cmp.scores else None,
-               "distinctive": {lb: cmp.distinctive(lb, n_distinctive) for lb in cmp.labels}, **(extra or {})}
+               "distinctive": {lb: cmp.distinctive(lb, n_distinctive, MIN_Z) for lb in cmp.labels}, **(extra or {})}
     written["summary"] = out / "summary.json"
     written["summary"].write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
     return written

@@ -1,0 +1,62 @@
+"""Sample about `n_words` words of text from a model at each level, in batches.
+
+Each level gets its own seed stream derived from (seed, the level's feature values),
+so a level's samples are the same whichever other levels are asked for, and a rerun
+with the same seed reproduces every file.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+import zlib
+from typing import Mapping, Sequence
+
+from .counts import words
+from .levels import Level
+
+
+def level_seed(seed: int, features: Mapping[str, float], round_: int = 0) -> int:
+    """A 31-bit seed for one level and sampling round."""
+    key = f"{seed}|{round_}|" + "|".join(f"{k}={float(v)!r}" for k, v in sorted(features.items()))
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+
+def sample_words(lm, features: Mapping[str, float], n_words: int, seed: int = 0, batch_size: int = 256,
+                 max_rounds: int = 50, progress: bool = False, **gen_kwargs) -> list[str]:
+    """Generate whole documents at `features` until they hold at least `n_words` words.
+
+    The first round is one batch; later rounds size themselves from the words per
+    document seen so far (at least a batch: a sampling step costs about the same for
+    one row or a batch). Documents past the one that reaches `n_words` are dropped."""
+    texts: list[str] = []
+    total, n_next = 0, batch_size
+    for round_ in range(max_rounds):
+        batch = lm.generate(n_next, dict(features), seed=level_seed(seed, features, round_), bs=batch_size,
+                            progress=progress, **gen_kwargs)
+        for text in batch:
+            texts.append(text)
+            total += len(words(text))
+            if total >= n_words:
+                return texts
+        per_doc = max(total / max(len(texts), 1), 0.5)
+        # a step costs about the same for 1 or `batch_size` rows: never ask for less than a batch
+        n_next = max(batch_size, math.ceil((n_words - total) / per_doc * 1.1))
+    return texts  # the model keeps ending documents at once; return what there is
+
+
+def sample_levels(lm, levels: Sequence[Level], n_words: int, seed: int = 0, batch_size: int = 256,
+                  log=print, **gen_kwargs) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Texts per level label, and the seconds each level took to sample."""
+    texts, seconds = {}, {}
+    for lv in levels:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():  # out-of-range levels were already reported once, by check_levels
+            warnings.filterwarnings("ignore", message=".*outside the training range", category=UserWarning)
+            texts[lv.label] = sample_words(lm, lv.features, n_words, seed=seed, batch_size=batch_size,
+                                           progress=sys.stderr.isatty(), **gen_kwargs)
+        seconds[lv.label] = time.perf_counter() - t0
+        n = sum(len(words(t)) for t in texts[lv.label])
+        log(f"sampled {lv.label}: {n:,} words in {len(texts[lv.label]):,} texts ({seconds[lv.label]:.1f} s)")
+    return texts, seconds

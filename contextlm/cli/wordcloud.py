@@ -1,0 +1,145 @@
+"""`contextlm wordcloud`: what a model says (or what people wrote) at different levels
+of an audio feature: clouds, counts, distinctive words and how well text tracks it."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import add_command, parse_assignments, wrote
+
+EXAMPLES = [
+    "contextlm wordcloud --model runs/lm --energy 0 1",
+    "contextlm wordcloud --model runs/lm --energy 0.1 0.5 0.9 --n-words 5000 --out clouds/energy",
+    "contextlm wordcloud --model runs/lm --feature valence --levels 0.1 0.9 --feature energy=0.8",
+    "contextlm wordcloud --model runs/lm --energy 0 1 --stopwords my_stopwords.txt --seed 1",
+    "contextlm wordcloud --corpus data/synthetic_reviews.csv --by energy --bins 2",
+]
+
+DESCRIPTION = """\
+Sample about --n-words words from a model at each level of one feature (the others held
+at their training mean, or set with --feature NAME=VALUE), drop NLTK's English stopwords,
+punctuation, numbers and fastai's special tokens, and write: clouds.png (the levels side by
+side, purple = lowest, green = highest; words sized by frequency, then by distinctiveness),
+cloud_<level>.png, distinctive_<level>.png, words.csv (count, rate and
+weighted log-odds z per word and level; Monroe et al. 2008), levels.csv, summary.json and
+the samples. A TF-IDF + ridge regressor fit on the model's training corpus predicts the
+feature from each sample: the mean per level and the AUC lowest vs highest say how
+strongly the text follows the requested feature. With --corpus FILE --by FEATURE the same
+analysis runs on real text split into --bins equal-count bins.
+
+Levels outside the range the model saw in training are sampled with a warning (the
+model extrapolates); values a feature cannot take (energy 1.5) are refused."""
+
+
+def _varied(args: argparse.Namespace) -> tuple[str, list[float], dict[str, float]]:
+    """The feature to vary, its levels, and the features held fixed."""
+    from ..errors import ContextLMError
+    items = args.feature or []
+    names = [i for i in items if "=" not in i]
+    fixed = parse_assignments([i for i in items if "=" in i], "--feature")
+    if args.energy is not None:
+        if names:
+            raise ContextLMError(f"--energy and --feature {names[0]} both choose the feature to vary; use one")
+        if args.levels is not None:
+            raise ContextLMError("--levels goes with --feature NAME; with --energy give the levels after it")
+        return "energy", args.energy, fixed
+    if len(names) > 1:
+        raise ContextLMError(f"vary one feature at a time (got --feature {' and '.join(names)}); "
+                             f"hold others fixed with --feature NAME=VALUE")
+    if not names:
+        raise ContextLMError("say what to vary: --energy 0 1, or --feature NAME --levels 0 1")
+    if args.levels is None:
+        raise ContextLMError(f"--feature {names[0]} needs --levels, e.g. --levels 0 1")
+    return names[0], args.levels, fixed
+
+
+def _options(args: argparse.Namespace):
+    from ..analysis.pipeline import ReportOptions
+    return ReportOptions(width=args.width, height=args.height, max_words=args.max_words)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr if msg.startswith("contextlm: warning") else sys.stdout, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..errors import ContextLMError
+    if args.n_words < 1:
+        raise ContextLMError(f"--n-words must be at least 1 (got {args.n_words})")
+    if args.corpus:
+        if not args.by:
+            raise ContextLMError("--corpus needs --by FEATURE (the column to split the texts by)")
+        if args.energy is not None or args.levels is not None:
+            raise ContextLMError("--corpus splits by quantiles: use --by FEATURE --bins N, not levels")
+        from ..analysis.pipeline import corpus_wordcloud
+        out = Path(args.out or f"wordcloud-{Path(args.corpus).stem}-{args.by}")
+        result = corpus_wordcloud(args.corpus, args.by, out, bins=args.bins, text_col=args.text_col,
+                                  split=args.split, seed=args.seed, stopwords=args.stopwords,
+                                  regressor=not args.no_regressor, options=_options(args), log=_log)
+    else:
+        if args.by:
+            raise ContextLMError("--by goes with --corpus; with --model use --energy 0 1 or --feature NAME --levels ...")
+        feature, values, fixed = _varied(args)
+        from ..analysis.pipeline import model_wordcloud
+        from ..learner import load_lm
+        lm = load_lm(args.model)
+        out = Path(args.out or f"wordcloud-{feature}")
+        result = model_wordcloud(lm, feature, values, out, fixed=fixed, n_words=args.n_words, seed=args.seed,
+                                 stopwords=args.stopwords, regressor=not args.no_regressor,
+                                 train_corpus=args.train_corpus, batch_size=args.batch_size,
+                                 options=_options(args), log=_log, max_len=args.max_len,
+                                 temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    from ..analysis.report import terminal_table
+    print()
+    print(terminal_table(result.comparison, top=args.top))
+    print()
+    wrote(result.written["clouds"], "clouds side by side")
+    for key, path in result.written.items():
+        if key.startswith("cloud:"):
+            wrote(path, f"cloud {key[6:]}")
+        elif key.startswith("distinctive:"):
+            wrote(path, f"distinctive words {key[12:]}")
+    wrote(result.written["words"], "word counts and log-odds z per level")
+    wrote(result.written["levels"], "per-level sizes and predicted feature")
+    wrote(result.written["summary"], "summary")
+    wrote(out, "samples (samples_*.txt) and all of the above in")
+    return 0
+
+
+def register(sub, groups) -> None:
+    p = add_command(sub, "wordcloud", "word clouds and distinctive words at different feature levels",
+                    EXAMPLES, _run, description=DESCRIPTION)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", metavar="DIR", help="a model folder from `contextlm train lm`")
+    src.add_argument("--corpus", metavar="FILE", help="real text instead of a model (CSV/JSONL/Parquet)")
+    g = p.add_argument_group("levels (with --model)")
+    g.add_argument("--energy", nargs="+", type=float, metavar="LEVEL", help="energy levels to compare, e.g. 0 1")
+    g.add_argument("--feature", action="append", metavar="NAME|NAME=VALUE",
+                   help="NAME: the feature to vary (with --levels); NAME=VALUE: hold a feature at VALUE "
+                        "(repeatable; others stay at their training mean)")
+    g.add_argument("--levels", nargs="+", type=float, metavar="LEVEL", help="levels of the --feature NAME")
+    g = p.add_argument_group("sampling (with --model)")
+    g.add_argument("--n-words", type=int, default=10_000, help="words to sample per level (default 10000)")
+    g.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same files (default 0)")
+    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely words only")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold, e.g. 0.9")
+    g.add_argument("--max-len", type=int, default=60, help="maximum tokens per sampled text (default 60)")
+    g.add_argument("--batch-size", type=int, default=256, help="texts sampled in parallel (default 256)")
+    g.add_argument("--train-corpus", metavar="FILE",
+                   help="fit the text->feature regressor on FILE instead of the model's training corpus")
+    g = p.add_argument_group("real text (with --corpus)")
+    g.add_argument("--by", metavar="FEATURE", help="the feature column to split the corpus by")
+    g.add_argument("--bins", type=int, default=2, help="equal-count quantile bins (default 2)")
+    g.add_argument("--text-col", default="text", help="the text column (default text)")
+    g.add_argument("--split", choices=["all", "train", "valid", "test"], default="all",
+                   help="which split of the corpus to use (default all)")
+    g = p.add_argument_group("filtering and output")
+    g.add_argument("--stopwords", metavar="FILE", help="more stopwords, one per line, added to NLTK's English list")
+    g.add_argument("--no-regressor", action="store_true", help="skip the text->feature regressor and AUC")
+    g.add_argument("--out", metavar="DIR", help="output folder (default wordcloud-FEATURE)")
+    g.add_argument("--top", type=int, default=15, help="words per level in the terminal table (default 15)")
+    g.add_argument("--width", type=int, default=800, help="pixel width of each cloud (default 800)")
+    g.add_argument("--height", type=int, default=400, help="pixel height of each cloud (default 400)")
+    g.add_argument("--max-words", type=int, default=150, help="words per cloud (default 150)")
