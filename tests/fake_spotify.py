@@ -85,7 +85,8 @@ class FakeSpotify:
         self._index_tracks()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._timer = threading.Timer(lifetime, self.stop)
         self._timer.daemon = True
         self._stopped = False
@@ -197,6 +198,7 @@ class FakeSpotify:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body in separate writes: no 40 ms ACK waits
 
             def log_message(self, *args):  # keep test output clean
                 pass
@@ -234,8 +236,11 @@ class FakeSpotify:
                     api._release.wait(timeout=api.lifetime)
                     self._error(503, "released")
                     return True
-                body = rule.body if rule.body is not None else {"error": {"status": rule.status,
-                                                                          "message": f"scripted {rule.status}"}}
+                body = rule.body
+                if body is None and endpoint == "token":   # the accounts service's error shape
+                    body = {"error": "server_error", "error_description": f"scripted {rule.status}"}
+                elif body is None:
+                    body = {"error": {"status": rule.status, "message": f"scripted {rule.status}"}}
                 self._send(rule.status, body, rule.headers)
                 return True
 

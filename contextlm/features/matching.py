@@ -90,7 +90,7 @@ def _artist_score(query: Query, cand: Candidate) -> float:
         context = normalize(query.context)
         return 100.0 if any(len(n) >= 3 and _contains_words(context, n) for n in names) else 0.0
     wanted = {normalize(query.artist)} | {normalize(a) for a in split_artists(query.artist)}
-    return max(fuzz.ratio(w, n) for w in wanted for n in names if w and n) if names else 0.0
+    return max((fuzz.ratio(w, n) for w in wanted for n in names if w and n), default=0.0)
 
 
 def score(query: Query, cand: Candidate) -> Scored:

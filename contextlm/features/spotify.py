@@ -101,11 +101,12 @@ class SpotifySource:
             try:
                 return fn(client)
             except SpotifyOauthError as e:
-                if (e.error or "") in _CREDENTIAL_ERRORS:
+                code = e.error if isinstance(e.error, str) else ""
+                if code in _CREDENTIAL_ERRORS:
                     raise SpotifyError(f"Spotify rejected the client credentials ({e.error}): check "
                                        "SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET or the --credentials file") from None
                 failures += 1
-                problem = f"token endpoint failed ({str(e.error or 'no answer')[:60]!r})"
+                problem = f"token endpoint failed ({code[:60] or 'no usable answer'})"
             except SpotifyException as e:
                 status = e.http_status
                 if status == 429:
@@ -131,7 +132,7 @@ class SpotifySource:
                 if status == 403 and endpoint == "audio-features":
                     raise SpotifyError(FORBIDDEN_FEATURES) from None
                 if status < 500:
-                    msg = " ".join(str(e.msg).split(":", 1)[-1].split())[:120]
+                    msg = " ".join(str(e.msg).split(":\n", 1)[-1].split())[:120]  # spotipy prefixes the URL
                     raise SpotifyError(f"Spotify answered {status} on /{endpoint}: {msg}") from None
                 failures += 1
                 problem = f"Spotify answered {status}"

@@ -94,7 +94,9 @@ class FeatureStore:
     # -- tracks and searches -------------------------------------------------------
     def _put_tracks(self, db: sqlite3.Connection, tracks: Iterable[Candidate], source: str) -> None:
         for t in tracks:
-            db.execute("INSERT OR REPLACE INTO tracks VALUES (?,?,?,?,?,?,?,?)",
+            # A table with only ids and features must not blank out names a search stored.
+            verb = "INSERT OR REPLACE" if t.name or t.artists else "INSERT OR IGNORE"
+            db.execute(f"{verb} INTO tracks VALUES (?,?,?,?,?,?,?,?)",
                        (t.id, t.name, json.dumps(list(t.artists), ensure_ascii=False), t.album,
                         t.popularity, normalize(split_title(t.name).full), normalize(t.album), source))
             db.executemany("INSERT OR IGNORE INTO track_artists VALUES (?,?)",
