@@ -64,3 +64,10 @@ def test_no_candidates():
 def test_query_key_ignores_spelling_noise():
     assert Query("Silver Lantern", "Mt. Jade").key == Query("silver lantern", "MT JADE").key
     assert Query("Silver Lantern (Live)", "Mt. Jade").key != Query("Silver Lantern", "Mt. Jade").key
+
+
+def test_different_numbers_make_different_songs():
+    q = Query("Paper Boat 7", "Velvet Owls")
+    assert decide(q, [cand(1, "Paper Boat 2", "Velvet Owls")]).status == "unmatched"
+    assert decide(Query("22", "Halo"), [cand(1, "22", "Halo")]).status == "matched"
+    assert decide(Query("Lenon Loved Yoko", "Fredo"), [cand(1, "Lennon Loved Yoko", "Fredo")]).status == "matched"

@@ -72,11 +72,17 @@ def _title_score(q_title: str, c_name: str) -> tuple[float, float]:
     q, c = split_title(q_title), split_title(c_name)
     score = max(fuzz.ratio(normalize(q.full), normalize(c.full)),
                 fuzz.ratio(normalize(q.short), normalize(c.short)))
+    if _numbers(q.full) != _numbers(c.full) and _numbers(q.short) != _numbers(c.short):
+        score = min(score, 60.0)  # "Part 2" is not "Part 1", however alike the letters
     penalty = 0.0
     if q.version != c.version and (not q.version or not c.version
                                    or fuzz.token_set_ratio(q.version, c.version) < 80):
         penalty = VERSION_PENALTY
     return score, penalty
+
+
+def _numbers(text: str) -> list[str]:
+    return sorted(w for w in normalize(text).split() if w.isdigit())
 
 
 def _contains_words(haystack: str, needle: str) -> bool:

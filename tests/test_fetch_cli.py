@@ -1,0 +1,186 @@
+"""The `contextlm fetch-features` and `contextlm features import` commands, end to end:
+in-process for messages and files, in a subprocess for kill -9 and Ctrl-C resumes."""
+import base64
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from contextlm.cli import main
+from contextlm.features.store import FeatureStore
+from tests.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify, invented_tracks, track_id
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACKS = invented_tracks(250)
+
+
+@pytest.fixture
+def api():
+    with FakeSpotify(TRACKS, lifetime=90) as server:
+        yield server
+
+
+@pytest.fixture
+def creds(monkeypatch):
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", CLIENT_SECRET)
+
+
+def posts(path, idx, extra=()):
+    rows = [{"title": f'{TRACKS[i].artists[0]} - "{TRACKS[i].name}"', "text": f"post {i}"} for i in idx]
+    rows += [{"title": t, "text": "x"} for t in extra]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def api_args(api):
+    return ["--api-url", api.api_url, "--token-url", api.token_url, "--backoff", "0", "--quiet"]
+
+
+def test_fetch_writes_table_and_report_and_never_shows_the_secret(api, creds, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where spotipy's default token cache (.cache) would land
+    inp = posts(tmp_path / "posts.csv", range(12), extra=["Nobody - Nothing"])
+    store = tmp_path / "store.sqlite"
+    rc = main(["fetch-features", str(inp), "--parse-title", "title", "--out", str(tmp_path / "out.jsonl"),
+               "--store", str(store), *api_args(api)])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == ""
+    assert "13 rows: 12 with features (matched 12, unmatched 1)" in out
+    assert "API requests: audio-features 1, search 13, token 1 (needed: search 13, audio-features 1)" in out
+    assert f"wrote table with features: {tmp_path / 'out.jsonl'}" in out
+    assert f"wrote match report: {tmp_path / 'out.matches.csv'}" in out
+    table = pd.read_json(tmp_path / "out.jsonl", lines=True)
+    assert table["energy"].tolist()[:12] == [TRACKS[i].features["energy"] for i in range(12)]
+    report = pd.read_csv(tmp_path / "out.matches.csv")
+    assert report["status"].tolist() == ["matched"] * 12 + ["unmatched"]
+    # the secret went to the token endpoint, and nowhere else
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert api.seen_auth == [f"Basic {basic}"]
+    for text in (out, err):
+        assert CLIENT_SECRET not in text and basic not in text
+    for f in tmp_path.iterdir():
+        data = f.read_bytes()
+        assert CLIENT_SECRET.encode() not in data and basic.encode() not in data, f
+    assert not (tmp_path / ".cache").exists()   # the token is kept in memory only
+
+
+def test_rerun_and_formats(api, creds, tmp_path, capsys):
+    inp = posts(tmp_path / "posts.csv", range(5))
+    args = ["fetch-features", str(inp), "--parse-title", "title", "--store", str(tmp_path / "s.sqlite"), *api_args(api)]
+    assert main(args + ["--out", str(tmp_path / "a.parquet")]) == 0
+    before = sum(api.calls.values())
+    assert main(args + ["--out", str(tmp_path / "b.csv"), "--report", str(tmp_path / "r.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert sum(api.calls.values()) == before and "API requests: none (needed: search 0, audio-features 0)" in out
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
+    assert a["energy"].tolist() == b["energy"].tolist() and len(pd.read_csv(tmp_path / "r.tsv", sep="\t")) == 5
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda api, mp: (mp.delenv("SPOTIPY_CLIENT_ID"), mp.delenv("SPOTIPY_CLIENT_SECRET")), "no Spotify credentials"),
+    (lambda api, mp: api.fail("audio-features", 403), "403 Forbidden on /audio-features: since 2024-11-27"),
+    (lambda api, mp: api.fail("search", 429, headers={"Retry-After": "3600"}), "asked to wait 3600 s"),
+    (lambda api, mp: api.fail("search", 500, times=10), "Spotify answered 500 on /search 5 times in a row"),
+])
+def test_api_failures_exit_2_with_one_line(api, creds, tmp_path, capsys, monkeypatch, setup, message):
+    setup(api, monkeypatch)
+    inp = posts(tmp_path / "posts.csv", range(3))
+    rc = main(["fetch-features", str(inp), "--parse-title", "title", "--out", str(tmp_path / "o.csv"),
+               "--store", str(tmp_path / "s.sqlite"), *api_args(api)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("contextlm: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_input_errors_exit_2(tmp_path, capsys):
+    rc = main(["fetch-features", str(tmp_path / "missing.csv"), "--parse-title", "t", "--out", str(tmp_path / "o.csv"),
+               "--store", str(tmp_path / "s.sqlite"), "--offline"])
+    assert rc == 2 and "missing.csv: no such file" in capsys.readouterr().err
+    inp = posts(tmp_path / "p.csv", range(2))
+    rc = main(["fetch-features", str(inp), "--parse-title", "headline", "--out", str(tmp_path / "o.csv"),
+               "--store", str(tmp_path / "s.sqlite"), "--offline"])
+    assert rc == 2 and "p.csv: no column 'headline' for --parse-title (columns: title, text)" in capsys.readouterr().err
+    rc = main(["features", "import", str(inp), "--store", str(tmp_path / "s.sqlite"), "--map", "energy"])
+    assert rc == 2 and "--map 'energy': expected FIELD=COLUMN" in capsys.readouterr().err
+
+
+def test_import_then_offline_join(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SPOTIPY_CLIENT_ID", raising=False)
+    table = tmp_path / "spotify_songs.csv"
+    pd.DataFrame([dict(track_id=t.id, track_name=t.name, track_artist=t.artists[0], track_album_name=t.album,
+                       track_popularity=t.popularity, **t.features) for t in TRACKS[:20]]).to_csv(table, index=False)
+    store = str(tmp_path / "s.sqlite")
+    assert main(["features", "import", str(table), "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "imported 20 tracks with features" in out and f"wrote feature store: {store}" in out
+    songs = tmp_path / "songs.csv"
+    pd.DataFrame({"artist": [t.artists[0] for t in TRACKS[15:25]], "song": [t.name for t in TRACKS[15:25]]}).to_csv(songs, index=False)
+    assert main(["fetch-features", str(songs), "--artist-col", "artist", "--title-col", "song", "--store", store,
+                 "--offline", "--out", str(tmp_path / "o.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "10 rows: 5 with features (matched 5, unmatched 5)" in out and "API requests" not in out
+
+
+@pytest.mark.parametrize("command", [["fetch-features"], ["features", "import"]])
+def test_help_ends_with_runnable_examples(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(command + ["--help"])
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert e.value.code == 0 and "examples:" in lines
+    assert all(line.startswith(f"  contextlm {' '.join(command)} ") for line in lines[lines.index("examples:") + 1:])
+
+
+# -- interrupted runs, in a real process -----------------------------------------------
+def start_cli(args, api, tmp_path):
+    env = {**os.environ, "SPOTIPY_CLIENT_ID": CLIENT_ID, "SPOTIPY_CLIENT_SECRET": CLIENT_SECRET}
+    return subprocess.Popen([sys.executable, "-m", "contextlm", *args, *api_args(api)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_mid_batch_loses_only_that_batch(api, creds, tmp_path, capsys):
+    inp = tmp_path / "plays.csv"
+    pd.DataFrame({"track": [track_id(i) for i in range(250)]}).to_csv(inp, index=False)
+    args = ["fetch-features", str(inp), "--id-col", "track", "--out", str(tmp_path / "o.csv"),
+            "--store", str(tmp_path / "s.sqlite")]
+    api.hang("audio-features", skip=2)                     # the third batch never answers
+    proc = start_cli(args, api, tmp_path)
+    try:
+        assert api.hanging.wait(timeout=30), proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    with FeatureStore(tmp_path / "s.sqlite") as s:
+        assert s.counts()["features"] == 200
+    api.release()
+    api.clear_rules()
+    api.calls.clear()
+    assert main(args + api_args(api)) == 0
+    assert api.calls["audio-features"] == 1 and [n for e, n in api.log if e == "audio-features"][-1] == 50
+    assert "250 rows: 250 with features" in capsys.readouterr().out
+
+
+def test_ctrl_c_mid_search_keeps_the_answers_so_far(api, creds, tmp_path, capsys):
+    inp = posts(tmp_path / "posts.csv", range(30))
+    args = ["fetch-features", str(inp), "--parse-title", "title", "--out", str(tmp_path / "o.csv"),
+            "--store", str(tmp_path / "s.sqlite")]
+    api.hang("search", skip=10)
+    proc = start_cli(args, api, tmp_path)
+    try:
+        assert api.hanging.wait(timeout=30), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted; work already saved is kept" in err and "Traceback" not in err
+    with FeatureStore(tmp_path / "s.sqlite") as s:
+        assert s.counts()["searches"] == 10
+    api.release()
+    api.clear_rules()
+    api.calls.clear()
+    assert main(args + api_args(api)) == 0
+    assert api.calls["search"] == 20 and api.calls["audio-features"] == 1
