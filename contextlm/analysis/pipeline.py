@@ -89,6 +89,7 @@ def model_wordcloud(lm, feature: str, values: Sequence[float], out: str | Path, 
     for name in [feature, *fixed]:
         if name not in known:
             raise ContextLMError(f"unknown feature {name!r} (this model knows: {', '.join(known) or 'none'})")
+    keep, stop_what = _filter(stopwords)  # a bad --stopwords file fails before any work
     levels = model_levels(feature, values, fixed)
     if len(levels) < 2:
         raise ContextLMError(f"give at least two different levels of {feature} to compare (got {values[0]:g})")
@@ -97,7 +98,6 @@ def model_wordcloud(lm, feature: str, values: Sequence[float], out: str | Path, 
         _warn(log, w)
     if not getattr(lm, "conditioned", True):
         _warn(log, "this model is unconditioned (it ignores features): differences between levels are chance")
-    keep, stop_what = _filter(stopwords)
 
     reg = regressor if isinstance(regressor, FeatureRegressor) else None
     if regressor is True:
