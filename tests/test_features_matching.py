@@ -54,6 +54,9 @@ def test_sentence_form_needs_the_artist_in_the_sentence():
     # a short artist name inside another word does not count
     q = Query("Low Beam", None, context="Hers announce debut album")
     assert decide(q, [cand(1, "Low Beam", "Her")]).status == "unmatched"
+    # a possessive still names the artist
+    q = Query("Dance Steps", None, context="Perfect your moves with Franco Mood’s new EP")
+    assert decide(q, [cand(1, "Dance Steps", "Franco Mood")]).status == "matched"
 
 
 def test_no_candidates():
@@ -71,3 +74,19 @@ def test_different_numbers_make_different_songs():
     assert decide(q, [cand(1, "Paper Boat 2", "Velvet Owls")]).status == "unmatched"
     assert decide(Query("22", "Halo"), [cand(1, "22", "Halo")]).status == "matched"
     assert decide(Query("Lenon Loved Yoko", "Fredo"), [cand(1, "Lennon Loved Yoko", "Fredo")]).status == "matched"
+
+
+def test_any_version_accepts_a_remix_only_when_the_original_is_absent():
+    q = Query("Paper Boats", "Velvet Owls")
+    orig, remix = cand(1, "Paper Boats", "Velvet Owls"), cand(2, "Paper Boats - Kygo Remix", "Velvet Owls", pop=99)
+    assert decide(q, [remix]).status == "unmatched"
+    d = decide(q, [remix], version_penalty=5)
+    assert d.status == "matched" and d.track == remix and "another version" in d.reason
+    assert decide(q, [orig, remix], version_penalty=5).track == orig
+
+
+def test_a_sentence_about_a_remix_does_not_take_the_original():
+    q = Query("IDGAFF", None, context="Two Pals’ remix of Dua Lippa’s and a cover of")
+    d = decide(q, [cand(1, "IDGAFF", "Dua Lippa")])
+    assert d.status == "unmatched" and "version -20" in d.reason
+    assert decide(Query("IDGAFF", None, context="Dua Lippa’s new single"), [cand(1, "IDGAFF", "Dua Lippa")]).track

@@ -17,6 +17,9 @@ from contextlm.features.titles import parse_post_title
     ("Glasso - Night Owl :", "Glasso", "Night Owl"),
     ("Now Playing: Superhart – 'After Dark'", "Superhart", "After Dark"),
     ("Rejie Snow // Egypt Lover (ft.\xa0Amine)", "Rejie Snow", "Egypt Lover (ft. Amine)"),
+    ("Still Wavy - Goodie Box :: Indie Blog", "Still Wavy", "Goodie Box"),
+    ("Janel Monet, PYNKY (feat. Grimy) | Blog", "Janel Monet", "PYNKY (feat. Grimy)"),
+    ("First Listen: Manilo Kila feat. Neve – Everyday, Everyday", "Manilo Kila feat. Neve", "Everyday, Everyday"),
 ])
 def test_artist_title_forms(title, artist, song):
     q = parse_post_title(title)
@@ -28,6 +31,7 @@ def test_artist_title_forms(title, artist, song):
     ("Fredo Nico is back with a single \"Lennox Loved Yoko\"", "Lennox Loved Yoko", "Fredo Nico"),
     ("“You’ve Been My Guy” by Knoxy White is funky", "You've Been My Guy", "Knoxy White"),
     ("Logan Spits Bars on New Song ''44 Less'' - XXZ", "44 Less", "Logan"),
+    ("Rockstar Ride (feat. 22 Savvy) by Post Malony", "Rockstar Ride (feat. 22 Savvy)", "Post Malony"),
 ])
 def test_sentence_forms_keep_the_sentence_as_context(title, song, context_has):
     q = parse_post_title(title)

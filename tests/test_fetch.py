@@ -294,3 +294,12 @@ def test_5xx_that_persists_stops_with_progress_saved(api, sleeps, store):
                                            r"\(this run stored 3 search answers in .*features.sqlite"):
         fetch_features(title_frame(range(6)), TITLES, store, make_source(api, sleeps))
     assert sleeps == [1.0, 2.0, 4.0, 8.0] and store.counts()["searches"] == 3
+
+
+def test_search_filters_are_loose_and_the_matcher_strict(api, sleeps):
+    src = make_source(api, sleeps)
+    from contextlm.features.matching import Query
+    q = Query("Paper Boat (Memoir) (feat. Someone)", "Velvet Owls & Mt. Jade")
+    assert src.search_text(q) == 'track:"Paper Boat" artist:"Velvet Owls"'
+    assert src.search_text(Query('Say "Hi"', None, "x")) == 'track:"Say Hi"'
+    assert sum(api.calls.values()) == 0

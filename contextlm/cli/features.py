@@ -22,6 +22,7 @@ def _report_path(out: Path) -> Path:
 def run_fetch(args) -> int:
     from ..data.io import read_table, write_table
     from ..features.fetch import Columns, fetch_features
+    from ..features.matching import ANY_VERSION_PENALTY, VERSION_PENALTY
     from ..features.report import report_frame, summary_line
     from ..features.retry import RetryPolicy
     from ..features.spotify import SpotifySource
@@ -41,7 +42,8 @@ def run_fetch(args) -> int:
     print(f"feature store: {store_path}")
     with FeatureStore(store_path) as store:
         result = fetch_features(df, cols, store, source, min_score=args.min_score, progress=not args.quiet,
-                                path=str(args.input), overwrite=args.overwrite)
+                                path=str(args.input), overwrite=args.overwrite,
+                                version_penalty=ANY_VERSION_PENALTY if args.any_version else VERSION_PENALTY)
     out = write_table(result.table, args.out)
     report = Path(args.report) if args.report else _report_path(Path(args.out))
     write_table(report_frame(result.outcomes), report)
@@ -109,6 +111,9 @@ def register(sub, groups) -> None:
     st.add_argument("--report", help="match report CSV (default OUT_STEM.matches.csv next to --out)")
     st.add_argument("--min-score", type=float, default=85.0,
                     help="reject matches whose title or artist similarity is below this (0-100, default 85)")
+    st.add_argument("--any-version", action="store_true",
+                    help="accept another version (remix, live) when the one named is not found; the report says "
+                         "so (default: a remix is a different recording with different features)")
     st.add_argument("--overwrite", action="store_true", help="replace feature columns the input already has")
     st.add_argument("--encoding", default="utf-8", help="input text encoding (default utf-8)")
     st.add_argument("--quiet", action="store_true", help="no progress bars")

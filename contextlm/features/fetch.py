@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import CorpusError
 from .errors import SpotifyError
-from .matching import Candidate, Decision, Query, decide, MIN_SCORE
+from .matching import MIN_SCORE, VERSION_PENALTY, Candidate, Decision, Query, decide
 from .names import fix_text, track_id_from
 from .report import RowOutcome
 from .schema import AUDIO_FEATURES
@@ -122,8 +122,8 @@ def _progress(items, show: bool, what: str):
 
 
 def fetch_features(df: pd.DataFrame, cols: Columns, store: FeatureStore, source: FeatureSource | None = None,
-                   *, min_score: float = MIN_SCORE, progress: bool = False, path: str = "INPUT",
-                   overwrite: bool = False) -> FetchResult:
+                   *, min_score: float = MIN_SCORE, version_penalty: float = VERSION_PENALTY,
+                   progress: bool = False, path: str = "INPUT", overwrite: bool = False) -> FetchResult:
     """The input rows with the 11 audio features (and the track id used) added.
 
     Rows without features are kept with empty cells; `outcomes` says why for each."""
@@ -136,7 +136,7 @@ def fetch_features(df: pd.DataFrame, cols: Columns, store: FeatureStore, source:
     calls_before = Counter(source.calls) if source else Counter()
     done = Counter()
     try:
-        decisions, searches_needed = _resolve(rows, store, source, min_score, progress, done)
+        decisions, searches_needed = _resolve(rows, store, source, min_score, version_penalty, progress, done)
         ids = list(dict.fromkeys([r.track_id for r in rows if r.track_id] +
                                  [d.track.id for d in decisions.values() if d.track]))
         known = set(store.features(ids)) | set(store.missing(ids))
@@ -161,7 +161,7 @@ def fetch_features(df: pd.DataFrame, cols: Columns, store: FeatureStore, source:
 
 
 def _resolve(rows: list[_Row], store: FeatureStore, source: FeatureSource | None, min_score: float,
-             progress: bool, done: Counter) -> tuple[dict[str, Decision], int]:
+             version_penalty: float, progress: bool, done: Counter) -> tuple[dict[str, Decision], int]:
     """A decision per distinct query; each search answer is stored as it arrives."""
     queries = {r.query.key: r.query for r in rows if r.query is not None}
     name = source.name if source is not None else None
@@ -176,7 +176,7 @@ def _resolve(rows: list[_Row], store: FeatureStore, source: FeatureSource | None
             done["search answers"] += 1
         if source is None:
             candidates = _merge(candidates or [], store.local_candidates(query.artist, query.title))
-        decisions[key] = decide(query, candidates or [], min_score)
+        decisions[key] = decide(query, candidates or [], min_score, version_penalty)
     return decisions, searches_needed
 
 

@@ -6,6 +6,7 @@ is reported with its reason instead of being used.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -15,6 +16,7 @@ from .names import normalize, split_artists, split_title
 MIN_SCORE = 85.0        # below this a candidate is "weak"
 TIE_MARGIN = 2.0        # two different songs this close are "ambiguous"
 VERSION_PENALTY = 20.0  # a remix/live where the row names the original, or vice versa
+ANY_VERSION_PENALTY = 5.0  # --any-version: another version passes, but the named one still wins
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Decision:
     others: list[Scored] = field(default_factory=list)
 
 
-def _title_score(q_title: str, c_name: str) -> tuple[float, float]:
+def _title_score(q_title: str, c_name: str, version_penalty: float) -> tuple[float, float]:
     """Title similarity (0-100) and the version penalty."""
     q, c = split_title(q_title), split_title(c_name)
     score = max(fuzz.ratio(normalize(q.full), normalize(c.full)),
@@ -77,7 +79,7 @@ def _title_score(q_title: str, c_name: str) -> tuple[float, float]:
     penalty = 0.0
     if q.version != c.version and (not q.version or not c.version
                                    or fuzz.token_set_ratio(q.version, c.version) < 80):
-        penalty = VERSION_PENALTY
+        penalty = version_penalty
     return score, penalty
 
 
@@ -93,15 +95,22 @@ def _artist_score(query: Query, cand: Candidate) -> float:
     names = [normalize(a) for a in cand.artists] + [normalize(" & ".join(cand.artists))]
     if query.artist is None:
         # Sentence form: the artist must appear word for word in the sentence.
-        context = normalize(query.context)
-        return 100.0 if any(len(n) >= 3 and _contains_words(context, n) for n in names) else 0.0
+        # "Franc Moody's new EP" names Franc Moody: try the sentence with possessives cut too.
+        contexts = {normalize(query.context), normalize(re.sub(r"(?<=\w)['’]s\b", "", query.context))}
+        return 100.0 if any(len(n) >= 3 and _contains_words(c, n) for n in names for c in contexts) else 0.0
     wanted = {normalize(query.artist)} | {normalize(a) for a in split_artists(query.artist)}
     return max((fuzz.ratio(w, n) for w in wanted for n in names if w and n), default=0.0)
 
 
-def score(query: Query, cand: Candidate) -> Scored:
+_VERSION_WORDS = re.compile(r"\b(remix(es|ed)?|rework|cover(s|ed)?|live at|acoustic version|bootleg)\b", re.I)
+
+
+def score(query: Query, cand: Candidate, version_penalty: float = VERSION_PENALTY) -> Scored:
     """Both the title and the artist must agree: the score is the weaker of the two."""
-    title_s, penalty = _title_score(query.title, cand.name)
+    title_s, penalty = _title_score(query.title, cand.name, version_penalty)
+    if (query.artist is None and not penalty and _VERSION_WORDS.search(query.context)
+            and not split_title(cand.name).version):
+        penalty = version_penalty  # "X's remix of Y's 'Song'" is not the original recording
     artist_s = _artist_score(query, cand)
     return Scored(cand, min(title_s, artist_s) - penalty, title_s, artist_s, penalty)
 
@@ -111,11 +120,12 @@ def _song_key(s: Scored) -> tuple[str, str, str]:
     return normalize(s.candidate.artists[0] if s.candidate.artists else ""), normalize(parts.full), parts.version
 
 
-def decide(query: Query, candidates: list[Candidate], min_score: float = MIN_SCORE) -> Decision:
+def decide(query: Query, candidates: list[Candidate], min_score: float = MIN_SCORE,
+           version_penalty: float = VERSION_PENALTY) -> Decision:
     """Pick the best-scoring song; among releases of that same song, the most popular."""
     if not candidates:
         return Decision("unmatched", "search found no track")
-    scored = sorted((score(query, c) for c in candidates),
+    scored = sorted((score(query, c, version_penalty) for c in candidates),
                     key=lambda s: (-s.score, -s.candidate.popularity, s.candidate.id))
     best = scored[0]
     if best.score < min_score:
@@ -131,4 +141,6 @@ def decide(query: Query, candidates: list[Candidate], min_score: float = MIN_SCO
     same = [s for s in scored if _song_key(s) == _song_key(best) and s.score == best.score]
     chosen = min(same, key=lambda s: (-s.candidate.popularity, s.candidate.id))
     note = f" (most popular of {len(same)} releases)" if len(same) > 1 else ""
+    if best.penalty:
+        note += "; another version than the one named"
     return Decision("matched", f"score {best.score:.0f}{note}", track=chosen.candidate, score=best.score)

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 from .credentials import load_credentials
 from .errors import SpotifyError
 from .matching import Candidate, Query
-from .names import split_title
+from .names import split_artists, split_title
 from .retry import RetryPolicy
 
 API_URL = "https://api.spotify.com/v1/"
@@ -36,7 +36,7 @@ logging.getLogger("spotipy").addHandler(logging.NullHandler())
 
 
 def _quote(text: str) -> str:
-    return text.replace('"', " ").strip()
+    return " ".join(text.replace('"', " ").split())
 
 
 class SpotifySource:
@@ -147,9 +147,15 @@ class SpotifySource:
 
     # -- the FeatureSource interface -----------------------------------------------
     def search_text(self, query: Query) -> str:
-        """Spotify's field syntax: track:"..." artist:"..." (feat. credits and tags cut)."""
-        title = _quote(split_title(query.title).full) or _quote(query.title)
-        return f'track:"{title}" artist:"{_quote(query.artist)}"' if query.artist else f'track:"{title}"'
+        """Spotify's field syntax: track:"..." artist:"...". The filters are loose on purpose
+        (title without brackets or feat. credits, the first credited artist only): every word
+        must match, and the matcher judges the full names afterwards."""
+        parts = split_title(query.title)
+        title = _quote(parts.short) or _quote(parts.full) or _quote(query.title)
+        if not query.artist:
+            return f'track:"{title}"'
+        artist = _quote((split_artists(query.artist) or [query.artist])[0])
+        return f'track:"{title}" artist:"{artist}"'
 
     def search(self, query: Query) -> list[Candidate]:
         q = self.search_text(query)

@@ -13,11 +13,11 @@ from .names import fix_text
 
 # Column labels blogs put in front of the song ("TUNES //", "[Streaming]:", "Premiere:").
 _PREFIX = re.compile(
-    r"^(?:\s*\[[^\]]*\]\s*:?\s*|\s*(?:new music|new song|new single|new track|now playing|premiere|"
+    r"^(?:\s*\[[^\]]*\]\s*:?\s*|\s*(?:new music|first listen|first play|listen to|hear|new song|new single|new track|now playing|premiere|"
     r"exclusive|song pick|song of the day|track of the day|pick of the day|song|track|single|tunes|"
     r"streaming|stream|listen|watch|video|free download|download|review|music)\s*(?::|//|[-–—|])\s*)+", re.I)
 # Separators between artist, title and the blog's own name.
-_SEP = re.compile(r"\s+[-–—~|«»]\s+|\s*//\s*|(?<=\w)[:]\s+|(?<=[\w)])\s*:\s*$")
+_SEP = re.compile(r"\s+[-–—~|«»]\s+|\s*//\s*|\s*::\s*|(?<=\w)[:]\s+|(?<=[\w)])\s*:\s*$")
 _QUOTES = [("“", "”"), ("''", "''"), ('"', '"'), ("‘", "’"), ("«", "»"), ("'", "'")]
 _TRAILING = re.compile(r"\s*(?:\(\d{4}\)|\[[^\]]*\]|[:|«»/–—-])\s*$")
 _BY = re.compile(r"^\s*(?:\(?(?:feat\.?|ft\.?)[^)]*\)?\s*)?,?\s*by\s+(.+)$", re.I)
@@ -69,6 +69,13 @@ def parse_post_title(text: str | None) -> Query | None:
         return Query(title=title, artist=None, context=context) if context else None
     parts = [_clean(p) for p in _SEP.split(body)]
     parts = [p for p in parts if p]
-    if len(parts) < 2:
+    if not parts:
         return None
+    if len(parts) == 1:
+        by = re.match(r"^(.{1,80}?)\s+by\s+(.+)$", parts[0])   # 'Rockstar (feat. X) by Post Malone'
+        return Query(title=by.group(1), artist=None, context=by.group(2)) if by else None
+    if len(parts) == 2 and re.search(r"\s\|\s", body) and ", " in parts[0]:
+        # 'Artist, Title | Blog name': the comma is the separator, the pipe ends the song
+        artist, title = parts[0].split(", ", 1)
+        return Query(title=title, artist=artist)
     return Query(title=parts[1], artist=parts[0])
