@@ -41,7 +41,8 @@ def run_fetch(args) -> int:
     store_path = Path(args.store) if args.store else default_store()
     print(f"feature store: {store_path}")
     with FeatureStore(store_path) as store:
-        result = fetch_features(df, cols, store, source, min_score=args.min_score, progress=not args.quiet,
+        result = fetch_features(df, cols, store, source, min_score=args.min_score,
+                                progress=not args.quiet and sys.stdout.isatty(),  # no bar in logs and pipes
                                 path=str(args.input), overwrite=args.overwrite,
                                 version_penalty=ANY_VERSION_PENALTY if args.any_version else VERSION_PENALTY)
     out = write_table(result.table, args.out)
@@ -116,7 +117,7 @@ def register(sub, groups) -> None:
                          "so (default: a remix is a different recording with different features)")
     st.add_argument("--overwrite", action="store_true", help="replace feature columns the input already has")
     st.add_argument("--encoding", default="utf-8", help="input text encoding (default utf-8)")
-    st.add_argument("--quiet", action="store_true", help="no progress bars")
+    st.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal)")
     api = p.add_argument_group("Spotify API")
     api.add_argument("--credentials", metavar="FILE",
                      help="file with SPOTIPY_CLIENT_ID=... and SPOTIPY_CLIENT_SECRET=... lines (or JSON "
