@@ -89,6 +89,7 @@ def _run(args: argparse.Namespace) -> int:
                                  stopwords=args.stopwords, regressor=not args.no_regressor,
                                  train_corpus=args.train_corpus, batch_size=args.batch_size,
                                  options=_options(args), log=_log, max_len=args.max_len,
+                                 title=f"What {Path(args.model).resolve().name} says at different levels of {feature}",
                                  temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     from ..analysis.report import terminal_table
     print()
