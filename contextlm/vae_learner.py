@@ -76,6 +76,8 @@ class VAELearner(Learner):
         if not self.model.config.use_latent:
             raise ContextLMError("this model is the LM baseline (no latent space): nothing to encode")
         self.model.eval()
+        if isinstance(texts, str):
+            raise ContextLMError("give a list of texts, not a single string")
         texts = list(texts)
         cond_all = self._cond(cond, len(texts))
         mus, lvs = [], []
@@ -135,7 +137,7 @@ class VAELearner(Learner):
         if k < 1:
             raise ContextLMError(f"k={k}: must be >= 1")
         if pool is None:
-            frames = getattr(self.dls, "frames", None)
+            frames = vars(self.dls).get("frames")  # absent on a learner loaded without data
             if not frames or "train" not in frames:
                 raise ContextLMError("neighbours: no training sentences loaded; pass pool=[...] texts")
             pool = frames["train"][getattr(self.dls, "text_col", "text")].tolist()

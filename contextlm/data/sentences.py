@@ -96,7 +96,7 @@ class SentenceVocab:
             i = int(i)
             if i == self.eos_id:
                 break
-            if i in (self.bos_id, self.pad_id):
+            if i in (self.bos_id, self.pad_id) or self.itos[i] == "xxfake":
                 continue
             toks.append(UNK_TEXT if i == self.unk_id else self.itos[i])
         if self.tokenizer == "char":
@@ -203,24 +203,32 @@ class SentenceDL(DataLoader):
 
     When shuffling, sentences are shuffled, cut into pools of `bs * bucket`, sorted by
     length inside each pool and batched, and the batches are shuffled: little padding,
-    still random. Without shuffling, batches follow length order."""
+    still random. Without shuffling, batches follow length order. `epoch_size` (shuffled
+    loaders only) makes an epoch a fresh random subset of that many sentences: schedules
+    and budgets in epochs on corpora too large for whole passes."""
 
-    def __init__(self, dataset=None, pad_id: int = 1, has_cond: bool = False, bucket: int = 50, **kwargs):
+    def __init__(self, dataset=None, pad_id: int = 1, has_cond: bool = False, bucket: int = 50,
+                 epoch_size: int | None = None, **kwargs):
         super().__init__(dataset, **kwargs)
-        self.pad_id, self.has_cond, self.bucket = pad_id, has_cond, bucket
+        self.pad_id, self.has_cond, self.bucket, self.epoch_size = pad_id, has_cond, bucket, epoch_size
+        if epoch_size is not None and self.shuffle:
+            if epoch_size < 1:
+                raise ContextLMError(f"epoch_size={epoch_size}: must be >= 1")
+            self.n = min(epoch_size, len(dataset))
         self.n_inp = 3 if has_cond else 2
 
     def new(self, dataset=None, cls=None, **kwargs):
-        kwargs = {"pad_id": self.pad_id, "has_cond": self.has_cond, "bucket": self.bucket, **kwargs}
+        kwargs = {"pad_id": self.pad_id, "has_cond": self.has_cond, "bucket": self.bucket,
+                  "epoch_size": self.epoch_size, **kwargs}
         return super().new(dataset, cls, **kwargs)
 
     def get_idxs(self) -> list[int]:
-        n = len(self.dataset)
         length = lambda i: len(self.dataset[i][0])
         if not self.shuffle:
-            return sorted(range(n), key=length)
-        idxs = list(range(n))
+            return sorted(range(len(self.dataset)), key=length)
+        idxs = list(range(len(self.dataset)))
         self.rng.shuffle(idxs)
+        idxs, n = idxs[:self.n], self.n
         pool, bs = self.bs * self.bucket, self.bs  # pools are whole batches: only the last batch can be short
         batches = []
         for start in range(0, n, pool):
@@ -263,10 +271,11 @@ def sentence_dataloaders(df: pd.DataFrame, tokenizer: str = "fastai", vocab: Sen
                          text_col: str = "text", split_col: str = "split", feature_cols: Sequence[str] = (),
                          label_col: str | None = None, scaling: str = "minmax", max_len: int = 30,
                          min_freq: int = 1, max_vocab: int = 60000, bs: int = 32, bucket: int = 50,
-                         seed: int | None = None, device=None) -> SentenceDataLoaders:
+                         epoch_size: int | None = None, seed: int | None = None, device=None) -> SentenceDataLoaders:
     """Length-bucketed sentence DataLoaders from a table with a text and a split column
     (`Corpus.df`, `Corpus.sentences().df`, `read_ptb(...)`). The vocab and the feature
-    scaler are fitted on the train split only."""
+    scaler are fitted on the train split only. `epoch_size`: sentences per training epoch
+    (a random subset each epoch; default all)."""
     if max_len < 1 or bs < 1:
         raise ContextLMError(f"max_len={max_len} and bs={bs} must be >= 1")
     if feature_cols and label_col:
@@ -307,7 +316,8 @@ def sentence_dataloaders(df: pd.DataFrame, tokenizer: str = "fastai", vocab: Sen
         items = [(ids[i], conds[i]) for i in rows]
         shuffle = split == "train"
         loaders.append(SentenceDL(items, pad_id=vocab.pad_id, has_cond=condition.kind != "none", bucket=bucket,
-                                  bs=min(bs, len(items)), shuffle=shuffle, drop_last=False))
+                                  epoch_size=epoch_size if shuffle else None, bs=min(bs, len(items)),
+                                  shuffle=shuffle, drop_last=False))
         frames[split] = df.iloc[rows].reset_index(drop=True)
     if seed is not None:
         for i, dl in enumerate(loaders):

@@ -170,6 +170,7 @@ class SentenceVAE(nn.Module):
     def encode(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """q(z|x) = N(mu, diag(exp(logvar))); empty `[B, 0]` tensors for the LM baseline."""
         B = tokens.shape[0]
+        c = self.cond_vector(cond, B)  # checks the condition even where the encoder ignores it
         if not self.config.use_latent:
             empty = self.out.weight.new_zeros(B, 0)
             return empty, empty
@@ -178,7 +179,7 @@ class SentenceVAE(nn.Module):
         _, (h, _) = self.encoder(packed)
         summary = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, forward and backward
         if self.config.cond_encoder and self.config.cond_dim:
-            summary = torch.cat([summary, self.cond_vector(cond, B)], dim=-1)
+            summary = torch.cat([summary, c], dim=-1)
         return self.to_mu(summary), self.to_logvar(summary)
 
     @staticmethod
