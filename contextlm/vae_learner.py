@@ -132,19 +132,33 @@ class VAELearner(Learner):
         texts = self.decode(z, None if cond is None else cond, method, **gen_kwargs)
         return pd.DataFrame({"t": t.tolist(), "text": texts})
 
-    def neighbours(self, text: str, k: int = 5, pool: Sequence[str] | None = None) -> pd.DataFrame:
-        """The `k` training sentences (or `pool`) closest to `text` by cosine of posterior means."""
+    def neighbours(self, text: str, k: int = 5, cond: Any = None, pool: Sequence[str] | None = None,
+                   pool_cond: Any = None) -> pd.DataFrame:
+        """The `k` training sentences (or `pool`) closest to `text` by cosine of posterior means.
+        Training sentences are encoded with their own condition; a `pool` with `pool_cond`
+        (default: `cond`)."""
         if k < 1:
             raise ContextLMError(f"k={k}: must be >= 1")
         if pool is None:
-            frames = vars(self.dls).get("frames")  # absent on a learner loaded without data
-            if not frames or "train" not in frames:
+            frame = vars(self.dls).get("frames", {}).get("train")  # absent on a learner loaded without data
+            if frame is None:
                 raise ContextLMError("neighbours: no training sentences loaded; pass pool=[...] texts")
-            pool = frames["train"][getattr(self.dls, "text_col", "text")].tolist()
-        pool = list(dict.fromkeys(pool))
-        sims = F.cosine_similarity(self.encode([text]), self.encode(pool), dim=-1)
+            frame = frame.drop_duplicates(self.dls.text_col)
+            pool, pool_cond = frame[self.dls.text_col].tolist(), self.frame_condition(frame)
+        elif pool_cond is None:
+            pool_cond = cond
+        sims = F.cosine_similarity(self.encode([text], cond), self.encode(list(pool), pool_cond), dim=-1)
         top = sims.topk(min(k, len(pool)))
         return pd.DataFrame({"text": [pool[i] for i in top.indices.tolist()], "cosine": top.values.tolist()})
+
+    def frame_condition(self, frame: pd.DataFrame) -> Any:
+        """The condition values of a sentence table (`dls.frames[split]`) as the text methods take them."""
+        kind = self.condition.kind
+        if kind == "features":
+            return frame[self.condition.names].to_numpy()
+        if kind == "labels":
+            return frame[self.dls.label_col].astype(str).tolist()
+        return None
 
     # -- model folders ------------------------------------------------------------------
     def model_config(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -198,22 +198,12 @@ def _train(args) -> int:
     wrote(plot_vae_history(hist, out / "training_curves.png"), "recon/KL/beta curves")
     if not args.lm_baseline:
         valid = dls.frames["valid"].head(2000)
-        means = learn.encode(valid["text"].tolist(), cond=_frame_condition(dls, valid))
+        means = learn.encode(valid["text"].tolist(), cond=learn.frame_condition(valid))
         feature = args.features[0] if args.features else None
         values = valid[feature].tolist() if feature else [len(t.split()) for t in valid["text"]]
         wrote(plot_latent(means.numpy(), values, out / "latent.png", feature=feature or "words per sentence"),
               "2-D map of the latent means")
     return 0
-
-
-def _frame_condition(dls, frame):
-    """The raw condition values of a sentence table, as `Condition.encode` takes them."""
-    cond = dls.condition
-    if cond.kind == "features":
-        return frame[cond.names].to_numpy()
-    if cond.kind == "labels":
-        return frame["label"].astype(str).tolist()
-    return None
 
 
 # -- use ------------------------------------------------------------------------------------

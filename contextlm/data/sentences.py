@@ -324,7 +324,7 @@ def sentence_dataloaders(df: pd.DataFrame, tokenizer: str = "fastai", vocab: Sen
             dl.rng.seed(seed + i)
     dls = SentenceDataLoaders(*loaders, device=device)
     dls.vocab, dls.condition, dls.max_len, dls.frames = vocab, condition, max_len, frames
-    dls.text_col = text_col
+    dls.text_col, dls.label_col = text_col, label_col
     return dls
 
 
