@@ -64,7 +64,8 @@ def test_read_test_pairs_with_lab_conditions(tmp_path):
 
 
 def test_read_test_pairs_with_tense_columns():
-    pairs = read_test_pairs(FIXTURES / "verbs_pairs.txt", conditions=None)
+    pairs = read_test_pairs(FIXTURES / "verbs_pairs.txt")  # four columns everywhere: tenses from the file
+    assert pairs == read_test_pairs(FIXTURES / "verbs_pairs.txt", conditions=None)
     assert pairs[1] == TensePair("jumps", "jumping", 1, 2)
     assert [p.condition for p in pairs] == ["sp->p", "tp->pg", "pg->sp", "p->tp"]
 
@@ -73,7 +74,10 @@ def test_read_test_pairs_bad_tense_names_the_line(tmp_path):
     f = tmp_path / "pairs.txt"
     f.write_text("walk walked sp p\nwalk walks sp future\n")
     with pytest.raises(CorpusError, match=r"pairs.txt: line 2: unknown tense 'future'"):
-        read_test_pairs(f, conditions=None)
+        read_test_pairs(f)
+    f.write_text("")
+    with pytest.raises(CorpusError, match="no test pairs"):
+        read_test_pairs(f)
 
 
 def test_all_pairs_counts_and_content():

@@ -109,10 +109,14 @@ def write_verb_lines(path: str | Path, lines: Iterable[Sequence[str]]) -> Path:
 
 def read_test_pairs(path: str | Path, conditions: Sequence[tuple[str, str]] | None = LAB_TEST_CONDITIONS
                     ) -> list[TensePair]:
-    """Read `input target` lines; tenses come from `conditions` (the lab's ten by default),
-    or from a third and fourth column (`input target src_tense tgt_tense`) when `conditions` is None."""
+    """Read `input target` lines with tenses from `conditions` (the lab's ten by default), or
+    `input target src_tense tgt_tense` lines (used whenever every line has four columns)."""
     path = Path(path)
     rows = [(i, line.split()) for i, line in enumerate(_lines(path), 1) if line.split()]
+    if not rows:
+        raise CorpusError(f"{path}: no test pairs in the file")
+    if all(len(words) == 4 for _, words in rows):
+        conditions = None
     if conditions is not None and len(rows) != len(conditions):
         raise CorpusError(f"{path}: {len(rows)} pairs, but {len(conditions)} tense conditions are known; "
                           "write the tenses as columns 3 and 4 (input target src tgt) for another test set")
