@@ -129,7 +129,7 @@ class VAELearner(Learner):
         mu = self.encode([s0, s1], cond)
         t = torch.linspace(0, 1, steps)
         z = slerp(mu[0], mu[1], t) if path == "slerp" else torch.lerp(mu[0], mu[1], t.unsqueeze(1))
-        texts = self.decode(z, None if cond is None else cond, method, **gen_kwargs)
+        texts = self.decode(z, cond, method, **gen_kwargs)
         return pd.DataFrame({"t": t.tolist(), "text": texts})
 
     def neighbours(self, text: str, k: int = 5, cond: Any = None, pool: Sequence[str] | None = None,

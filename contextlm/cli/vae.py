@@ -245,9 +245,7 @@ def _reconstruct(args) -> int:
         raise ContextLMError("no sentences: give them as arguments or with --input FILE")
     learn = _load(args)
     cond = _condition(args)
-    dec = args.to_label if args.to_label is not None else None
-    out = learn.reconstruct(texts, method=args.method, cond=cond, dec_cond=dec, beam_size=args.beam_size) \
-        if args.method == "beam" else learn.reconstruct(texts, method=args.method, cond=cond, dec_cond=dec)
+    out = learn.reconstruct(texts, method=args.method, cond=cond, dec_cond=args.to_label, beam_size=args.beam_size)
     for src, rec in zip(texts, out):
         print(f"{src}\t->\t{rec}")
     if args.out:
