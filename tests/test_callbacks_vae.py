@@ -134,9 +134,9 @@ def test_mutual_information_extremes():
     torch.manual_seed(0)
     d = 4
     # identical posteriors: z says nothing about x (Monte-Carlo estimate, hence the large batch)
-    assert mutual_information(torch.zeros(2048, d), torch.zeros(2048, d)) == pytest.approx(0.0, abs=0.1)
+    assert mutual_information(torch.zeros(1024, d), torch.zeros(1024, d)) == pytest.approx(0.0, abs=0.15)
     # far-apart, narrow posteriors: z identifies x, MI reaches log B
-    B = 2048
+    B = 1024
     mu = torch.randn(B, d) * 50
     assert mutual_information(mu, torch.full((B, d), -6.0)) == pytest.approx(math.log(B), abs=0.15)
 

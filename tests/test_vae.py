@@ -323,3 +323,24 @@ def test_learner_bad_arguments(overfit):
         overfit.sample(0)
     with pytest.raises(ContextLMError, match="k=0"):
         overfit.neighbours("the cat", k=0)
+
+
+def test_char_label_cvae_learner_round_trip(tmp_path):
+    """What the tense CVAE builds on: characters, a label condition, separate encoder and
+    decoder labels, and a model folder that keeps the label names."""
+    df = frame(["abandon", "abandoned", "abandons", "abandoning", "go", "went"],
+               tense=["sp", "past", "tp", "prog", "sp", "past"])
+    dls = sentence_dataloaders(df, tokenizer="char", label_col="tense", bs=4, max_len=12)
+    torch.manual_seed(0)
+    learn = vae_learner(dls, emb_sz=8, enc_hidden=8, dec_hidden=8, latent_sz=4, label_emb_sz=3)
+    assert learn.model.config.n_labels == 4 and learn.condition.names == ["past", "prog", "sp", "tp"]
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+    out = learn.reconstruct(["abandon", "go"], cond="sp", dec_cond=["past", "tp"], method="beam", beam_size=2)
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    learn.save_model(tmp_path / "cvae")
+    loaded = load_vae_learner(tmp_path / "cvae")
+    assert loaded.condition.names == learn.condition.names and loaded.vocab.level == "char"
+    assert torch.equal(loaded.encode(["went"], cond="past"), learn.encode(["went"], cond="past"))
+    with pytest.raises(ContextLMError, match="label 'future'"):
+        loaded.reconstruct(["go"], cond="future")
