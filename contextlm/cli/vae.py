@@ -1,7 +1,6 @@
 """`contextlm train vae`, `contextlm sample`, `contextlm interpolate`, `contextlm reconstruct`."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 

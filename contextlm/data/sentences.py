@@ -13,7 +13,6 @@ sentences of similar length (little padding) and come in random order.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
