@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import fastai.callback.all  # noqa: F401  (fit_one_cycle, progress bars, CSVLogger: as `from fastai.text.all import *` gives)
 from fastai.basics import CrossEntropyLossFlat, accuracy
 from fastai.metrics import Perplexity
 from fastai.text.learner import TextLearner
@@ -50,6 +51,19 @@ class ContextLMLearner(TextLearner):
     def generate(self, n: int = 1, features: dict[str, float] | None = None, **kwargs) -> list[str]:
         """Sample `n` texts at the given feature values (raw units); see `TrainedLM.generate`."""
         return self.trained_lm().generate(n, features, **kwargs)
+
+
+def check_level(name: str, value: float, stats: dict[str, float]) -> None:
+    """Refuse a value outside a known feature's valid range; warn outside the training range."""
+    import warnings
+    from .features.schema import valid_range
+    rng = valid_range(name)
+    if not np.isfinite(value) or (rng is not None and not rng[0] <= value <= rng[1]):
+        raise ContextLMError(f"{name}={value:g} is outside the valid range"
+                             + (f" [{rng[0]:g}, {rng[1]:g}]" if rng else ""))
+    if not stats["min"] <= value <= stats["max"]:
+        warnings.warn(f"{name}={value:g} is outside the training range [{stats['min']:.3g}, {stats['max']:.3g}]; "
+                      f"the model extrapolates", stacklevel=3)
 
 
 def context_language_model_learner(dls, use_features: bool = True, config: dict | None = None,
@@ -88,12 +102,17 @@ class TrainedLM:
 
     # -- features ---------------------------------------------------------------------
     def feature_vector(self, features: dict[str, float] | None = None) -> np.ndarray:
-        """Raw feature vector: training means, overridden by `features` (by name)."""
+        """Raw feature vector: training means, overridden by `features` (by name).
+
+        A value outside a known feature's valid range (energy 1.5) is an error; one
+        outside the range seen in training is a warning (the model extrapolates)."""
         features = dict(features or {})
         unknown = [k for k in features if k not in self.feature_names]
         if unknown:
             have = ", ".join(self.feature_names) or "none"
             raise ContextLMError(f"unknown feature {unknown[0]!r} (this model knows: {have})")
+        for name, value in features.items():
+            check_level(name, value, self.feature_stats[name])
         return np.array([features.get(k, self.feature_stats[k]["mean"]) for k in self.feature_names], np.float32)
 
     def scaled_features(self, raw: np.ndarray) -> torch.Tensor:
@@ -159,3 +178,32 @@ class TrainedLM:
 def load_lm(path: str | Path, device: str | torch.device | None = None) -> TrainedLM:
     """Load a model folder written by `ContextLMLearner.save_folder` / `contextlm train lm`."""
     return TrainedLM.load(path, device)
+
+
+def stream_loader(lm: TrainedLM, texts: Sequence[str], raw_features: np.ndarray, bs: int = 32, seq_len: int = 70):
+    """A non-shuffled LM loader over new texts, numericalized and scaled with `lm`'s vocab and scaler."""
+    from .data.loaders import lm_loader
+    ids = [lm.vocab.numericalize(t) for t in tokenize(list(texts))]
+    feats = lm.scaler.transform(np.asarray(raw_features, np.float32).reshape(len(ids), -1))
+    device = next(lm.model.parameters()).device
+    return lm_loader(ids, feats, bs=bs, seq_len=seq_len, shuffle=False, device=device)
+
+
+@torch.no_grad()
+def evaluate_perplexity(lm: TrainedLM, texts: Sequence[str], raw_features: np.ndarray, bs: int = 32,
+                        seq_len: int = 70) -> dict[str, float]:
+    """Token-level cross-entropy and perplexity of `lm` on `texts` (stream layout, as in training)."""
+    import torch.nn.functional as F
+    dl = stream_loader(lm, texts, raw_features, bs, seq_len)
+    if dl.n_batches < 1 or dl.bl < 1:
+        raise ContextLMError(f"too little text to evaluate ({sum(dl.lens)} tokens for bs={bs})")
+    model = lm.model.eval()
+    model.reset()
+    total, count = 0.0, 0
+    for x, f, y in dl:
+        logits = model(x, f if lm.conditioned else f[..., :0])[0]
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+    model.reset()
+    loss = total / count
+    return {"loss": loss, "perplexity": float(np.exp(loss)), "tokens": count}

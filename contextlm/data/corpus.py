@@ -87,10 +87,9 @@ def _sentencizer():
 def clean_text(text: str) -> str:
     """Fix mojibake (ftfy, plus ASCII-transliterated forms) and normalise whitespace."""
     import ftfy
-    text = ftfy.fix_text(text)
     for bad, good in _ASCII_MOJIBAKE:
         text = text.replace(bad, good)
-    return " ".join(text.split())
+    return " ".join(ftfy.fix_text(text).split())  # ftfy also straightens curly quotes
 
 
 def load_corpus(path: str | Path, text_col: str = "text", feature_cols: Sequence[str] = (),

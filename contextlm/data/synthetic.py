@@ -6,7 +6,7 @@ slot takes a word from `HIGH_ENERGY_WORDS` with probability `energy`, otherwise 
 `LOW_ENERGY_WORDS` (valence does the same for mood words). A model that sees energy
 can predict those slots; one that does not can only guess from the review so far.
 
-    python -m contextlm.data.synthetic --n 3000 --seed 0 --out data/synthetic_reviews.csv
+    python -m contextlm.data.synthetic --n 2000 --seed 0 --out data/synthetic_reviews.csv
 """
 from __future__ import annotations
 
@@ -16,27 +16,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-HIGH_ENERGY = {
-    "adj": ["explosive", "frantic", "pounding", "blistering", "thunderous", "relentless", "raucous", "ferocious",
-            "breakneck", "electrifying"],
-    "noun": ["drums", "riffs", "synths", "guitars", "bass drops", "horns", "breakbeats", "power chords"],
-    "verb": ["crash", "explode", "race", "roar", "stomp", "surge", "thrash", "blaze"],
-    "scene": ["a packed dance floor", "a festival crowd", "a late-night rave", "a sweaty club", "a mosh pit",
-              "a midnight drive at full speed"],
+# Word scales ordered from the calmest to the most intense. A slot at energy e takes the
+# word near position e * (len - 1) (Gaussian jitter of `_JITTER` positions), so knowing
+# the energy narrows each slot to a few words, while a reader who does not know it can
+# only infer it roughly from the words already seen.
+ENERGY_SCALES = {
+    "adj": ["hushed", "muted", "delicate", "tender", "languid", "dreamy", "mellow", "gentle", "warm", "steady",
+            "lively", "bouncy", "punchy", "driving", "urgent", "fierce", "raucous", "pounding", "frantic",
+            "explosive"],
+    "noun": ["chimes", "whispers", "cello", "piano", "harp", "strings", "organ", "pads", "bass", "claps",
+             "guitars", "synths", "horns", "drums", "riffs", "breakbeats", "sirens", "subwoofers"],
+    "verb": ["fade", "breathe", "drift", "float", "linger", "sway", "glide", "hum", "pulse", "bounce", "swing",
+             "rush", "race", "surge", "stomp", "roar", "thrash", "explode"],
+    "scene": ["falling asleep", "a candlelit room", "a rainy afternoon", "a quiet evening", "an empty cafe",
+              "a snowy walk", "a long train ride", "a sunday morning", "a road trip", "a summer barbecue",
+              "a house party", "a sweaty club", "a packed dance floor", "a festival crowd", "a late-night rave",
+              "a mosh pit"],
 }
-LOW_ENERGY = {
-    "adj": ["gentle", "hushed", "mellow", "delicate", "dreamy", "sparse", "tender", "quiet", "languid", "muted"],
-    "noun": ["piano", "strings", "acoustic guitar", "soft vocals", "ambient pads", "brushed drums", "cello",
-             "music box chimes"],
-    "verb": ["drift", "float", "linger", "murmur", "sway", "fade", "breathe", "glide"],
-    "scene": ["a rainy afternoon", "a quiet evening at home", "falling asleep", "a slow walk in the snow",
-              "an empty café at dawn", "a candlelit room"],
-}
-HIGH_VALENCE = ["joyful", "sunny", "bright", "hopeful", "playful", "warm", "cheerful", "uplifting"]
-LOW_VALENCE = ["melancholic", "bittersweet", "haunting", "somber", "aching", "wistful", "lonely", "bleak"]
+VALENCE_SCALE = ["bleak", "lonely", "somber", "aching", "haunting", "wistful", "bittersweet", "tender-hearted",
+                 "hopeful", "warm", "bright", "playful", "cheerful", "sunny", "joyful", "euphoric"]
+_JITTER = 1.0
 
-HIGH_ENERGY_WORDS = frozenset(w for ws in HIGH_ENERGY.values() for p in ws for w in p.split())
-LOW_ENERGY_WORDS = frozenset(w for ws in LOW_ENERGY.values() for p in ws for w in p.split())
+
+def _third(scale: list[str], top: bool) -> list[str]:
+    k = len(scale) // 3
+    return scale[-k:] if top else scale[:k]
+
+
+HIGH_ENERGY_WORDS = frozenset(w for sc in ENERGY_SCALES.values() for p in _third(sc, True) for w in p.split())
+LOW_ENERGY_WORDS = frozenset(w for sc in ENERGY_SCALES.values() for p in _third(sc, False) for w in p.split())
 
 _SYLLABLES = ["ka", "lo", "mi", "ra", "ven", "tor", "sa", "lu", "ne", "dri", "mo", "zel", "fa", "no", "rin", "tha"]
 _TITLE_WORDS = ["night", "river", "gold", "echo", "summer", "ghost", "fire", "glass", "moon", "city", "heart",
@@ -56,21 +64,21 @@ def _article(word: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
-def _pick(rng: np.random.Generator, high, low, p_high: float) -> str:
-    pool = high if rng.random() < p_high else low
-    return pool[rng.integers(len(pool))]
+def _pick(rng: np.random.Generator, scale: list[str], level: float) -> str:
+    pos = level * (len(scale) - 1) + rng.normal(0, _JITTER)
+    return scale[int(np.clip(round(pos), 0, len(scale) - 1))]
 
 
 def review(rng: np.random.Generator, energy: float, valence: float, artist: str, title: str) -> str:
-    """One review of 3-5 sentences; energy and valence choose the words of their slots."""
+    """One review of 2-3 sentences; energy and valence choose the words of their slots."""
     def slot(kind):
-        return _pick(rng, HIGH_ENERGY[kind], LOW_ENERGY[kind], energy)
+        return _pick(rng, ENERGY_SCALES[kind], energy)
 
     def mood():
-        return _pick(rng, HIGH_VALENCE, LOW_VALENCE, valence)
+        return _pick(rng, VALENCE_SCALE, valence)
 
     sentences = []
-    for t in rng.choice(len(_TEMPLATES), size=rng.integers(3, 6), replace=False):
+    for t in rng.choice(len(_TEMPLATES), size=rng.integers(2, 4), replace=False):
         adj, mood_word = slot("adj"), mood()
         sentences.append(_TEMPLATES[t].format(
             artist=artist, title=title, adj=adj, a_adj=_article(adj), adj2=slot("adj"), noun=slot("noun"),
@@ -79,7 +87,7 @@ def review(rng: np.random.Generator, energy: float, valence: float, artist: str,
     return " ".join(sentences)
 
 
-def synthetic_reviews(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+def synthetic_reviews(n: int = 2000, seed: int = 0) -> pd.DataFrame:
     """`n` reviews with columns text, artist, title, energy, valence, danceability, tempo."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -98,7 +106,7 @@ def synthetic_reviews(n: int = 3000, seed: int = 0) -> pd.DataFrame:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Write the synthetic energy-dependent review corpus.")
-    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("data/synthetic_reviews.csv"))
     args = parser.parse_args(argv)

@@ -68,7 +68,7 @@ def detokenize(tokens: Sequence[str]) -> str:
     i, n = 0, len(tokens)
     while i < n:
         t = tokens[i]
-        if t in (TK_MAJ, TK_UP) and i + 1 < n:
+        if t in (TK_MAJ, TK_UP) and i + 1 < n and tokens[i + 1] not in SPECIAL_TOKENS:
             nxt = tokens[i + 1]
             words.append(nxt.upper() if t == TK_UP else nxt[:1].upper() + nxt[1:])
             i += 2
