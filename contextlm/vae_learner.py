@@ -7,6 +7,11 @@
     learn.interpolate("he was silent for a long moment", "it was my turn", steps=8, path="slerp")
     learn.save_model("runs/vae"); learn = load_vae_learner("runs/vae")
 
+Conditioned models take the condition as users write it: `features={"energy": 0.9}` (or a
+raw feature matrix, scaled with the saved scaler) or label names. A CVAE converts by
+encoding with one label and decoding with another:
+`learn.reconstruct(["abandon"], cond="sp", dec_cond="past", method="beam")`.
+
 Training is plain fastai (`fit_one_cycle`, callbacks, Recorder); the loss is `VAELoss`
 (recon + beta * KL with free bits) and the metrics are `vae_metrics()`. The text
 methods tokenize with the saved vocab and decode in eval mode without gradients.
