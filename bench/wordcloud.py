@@ -23,9 +23,20 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+# This file is named like the `wordcloud` package: keep bench/ off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _write_section(name: str, markdown: str) -> Path:
+    """bench/_report.py's write_section, imported by path (bench/ is off sys.path)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_report", BENCH / "_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_section(name, markdown)
 
 
 def sh(*argv: str) -> str:
@@ -89,7 +100,6 @@ def main() -> None:
     from contextlm.analysis.pipeline import corpus_wordcloud, model_wordcloud, training_texts
     from contextlm.analysis.regressor import FeatureRegressor
     from contextlm.learner import load_lm
-    from _report import write_section
 
     lm, base = load_lm(lm_dir), load_lm(base_dir)
     texts, y, _ = training_texts(lm.train_data, "energy")
@@ -156,7 +166,7 @@ Clouds: `{(work / 'clouds-conditioned' / 'clouds.png').relative_to(ROOT)}`,
     (work / "bench.json").write_text(json.dumps({
         "auc": {k: r.comparison.scores.auc for k, r in runs.items()}, "real_auc": rc.scores.auc,
         "seconds": {k: r.seconds for k, r in runs.items()}, "default_size": big}, indent=2))
-    write_section("wordcloud", md)
+    _write_section("wordcloud", md)
     print(f"wrote BENCHMARKS.md section 'wordcloud'; clouds under {work}")
 
 
