@@ -70,8 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.corpus:
         if not args.by:
             raise ContextLMError("--corpus needs --by FEATURE (the column to split the texts by)")
-        if args.energy is not None or args.levels is not None:
-            raise ContextLMError("--corpus splits by quantiles: use --by FEATURE --bins N, not levels")
+        if args.energy is not None or args.levels is not None or args.feature:
+            raise ContextLMError("--corpus splits by quantiles: use --by FEATURE --bins N, not levels or --feature")
         from ..analysis.pipeline import corpus_wordcloud
         out = Path(args.out or f"wordcloud-{Path(args.corpus).stem}-{args.by}")
         result = corpus_wordcloud(args.corpus, args.by, out, bins=args.bins, text_col=args.text_col,
