@@ -77,7 +77,7 @@ def report(rows: list[dict], base: dict, threads: int, n_train: int, n_held: int
             ("heldout_bleu4", "held-out BLEU-4"), ("wall_min", "train wall (min)"), ("cpu_min", "train CPU (min)")]
     lines = ["## Tense CVAE (character-level CVAE on the sentence-VAE stack)", "",
              f"Lab train.txt ({n_train} verbs), the lab's 10 test pairs, {n_held} held-out lemminflect verbs "
-             f"(x 12 conversions, no form in the lab files). {len(rows)} seeds, {threads} torch thread(s). "
+             f"(x 12 conversions, no form in the lab files). {len(rows)} seeds, {threads} torch thread(s) each. "
              f"Settings: `{json.dumps(base)}`.", "",
              "| | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch threads (small LSTMs: 1 is as fast as 2)")
     ap.add_argument("--settings", default="{}", help="JSON overrides of TrainSettings, e.g. '{\"epochs\": 10}'")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="seeds trained at once in separate processes (wall times then share the cores)")
     ap.add_argument("--heldout-max", type=int, default=0, help="cap on held-out verbs (0: all)")
     ap.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = ap.parse_args(argv)
@@ -115,8 +117,15 @@ def main(argv: list[str] | None = None) -> None:
     held = heldout_verbs(lines, pairs, 0.1, 0, args.heldout_max)
     base = {**TrainSettings().to_dict(), **json.loads(args.settings)}
     base.pop("seed")
-    rows = [run_seed(s, base, lines, pairs, held) for s in args.seeds]
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs, initializer=torch.set_num_threads, initargs=(args.threads,)) as pool:
+            rows = list(pool.map(run_seed, args.seeds, *zip(*[(base, lines, pairs, held)] * len(args.seeds))))
+    else:
+        rows = [run_seed(s, base, lines, pairs, held) for s in args.seeds]
     md = report(rows, base, args.threads, len(lines), len(held), pairs)
+    if args.jobs > 1:
+        md += f"\n\nThe seeds trained {args.jobs} at a time in separate processes: wall times overlap."
     print(md)
     if not args.no_write:
         print("wrote", write_section("tense", md))
