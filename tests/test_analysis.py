@@ -209,4 +209,12 @@ def test_sampling_reaches_n_words_reproducibly():
     assert sample_words(FakeLM(), {"energy": 0.9}, 1000, seed=3, batch_size=50) == texts
     assert sample_words(FakeLM(), {"energy": 0.9}, 1000, seed=4, batch_size=50) != texts
     assert level_seed(0, {"energy": 0.1}) != level_seed(0, {"energy": 0.9})
+
+
+def test_sampled_repeat_markers_cannot_swamp_a_level():
+    class Repeater(FakeLM):
+        def generate(self, n, features, seed=None, **kw):
+            return ["remix " * 2022] + ["soft piano"] * (n - 1)  # what `xxwrep 2022 remix` detokenizes to
+    texts = sample_words(Repeater(), {"energy": 0.1}, 100, batch_size=60, max_len=20)
+    assert len(texts[0].split()) == 20 and len(texts) == 41
     assert level_seed(0, {"energy": 0.1, "valence": 0.5}) == level_seed(0, {"valence": 0.5, "energy": 0.1})

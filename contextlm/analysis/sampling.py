@@ -23,6 +23,14 @@ def level_seed(seed: int, features: Mapping[str, float], round_: int = 0) -> int
     return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
+def _clip(text: str, max_words: int) -> str:
+    """At most `max_words` words. A sample holds at most max_len tokens, so more words can
+    only come from a sampled repeat marker (`xxwrep 2022 remix` detokenizes to 2,022
+    words), which would otherwise swamp the counts of a whole level."""
+    parts = text.split()
+    return text if len(parts) <= max_words else " ".join(parts[:max_words])
+
+
 def sample_words(lm, features: Mapping[str, float], n_words: int, seed: int = 0, batch_size: int = 256,
                  max_rounds: int = 50, progress: bool = False, **gen_kwargs) -> list[str]:
     """Generate whole documents at `features` until they hold at least `n_words` words.
@@ -36,6 +44,7 @@ def sample_words(lm, features: Mapping[str, float], n_words: int, seed: int = 0,
         batch = lm.generate(n_next, dict(features), seed=level_seed(seed, features, round_), bs=batch_size,
                             progress=progress, **gen_kwargs)
         for text in batch:
+            text = _clip(text, gen_kwargs.get("max_len") or 60)
             texts.append(text)
             total += len(words(text))
             if total >= n_words:
