@@ -9,7 +9,7 @@ DEMO_DIR=${DEMO_DIR:-runs/demo}
 case "${DATASET:-synthetic}" in
   synthetic)
     DATA=data/synthetic_reviews.csv
-    ARGS=(--features energy --min-freq 1 --emb-sz 64 --n-hid 128 --n-layers 2 --bs 32 --bptt 40 --epochs 4 --lr 1e-2)
+    ARGS=(--features energy --min-freq 1 --emb-sz 64 --n-hid 128 --n-layers 2 --bs 32 --bptt 40 --epochs 5 --lr 2e-2)
     ;;
   spotify-songs)
     DATA=$("$BIN/contextlm" data get spotify-songs ${DATA_FROM:+--from "$DATA_FROM"} --print-path)

@@ -8,10 +8,10 @@ TINY_LM_CONFIG = dict(emb_sz=32, n_hid=64, n_layers=2)
 
 @pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory):
-    """400 synthetic reviews (energy-dependent wording) as a CSV file."""
+    """800 synthetic reviews (energy-dependent wording) as a CSV file."""
     from contextlm.data.synthetic import synthetic_reviews
     path = tmp_path_factory.mktemp("corpus") / "reviews.csv"
-    synthetic_reviews(400, seed=1).to_csv(path, index=False)
+    synthetic_reviews(800, seed=1).to_csv(path, index=False)
     return path
 
 

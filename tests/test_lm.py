@@ -67,7 +67,7 @@ def test_save_load_gives_identical_logits(tiny_lm_dir):
     assert torch.equal(lm.model(x, f)[0], again.model(x, f)[0])
     cfg = json.loads((tiny_lm_dir / "config.json").read_text())
     assert cfg["kind"] == "context-lm" and cfg["feature_names"] == ["energy", "valence"]
-    assert cfg["vocab"][:4] == ["xxunk", "xxpad", "xxbos", "xxeos"] and cfg["scaler"]["kind"] == "minmax"
+    assert cfg["vocab"][:4] == ["xxunk", "xxpad", "xxbos", "xxeos"] and cfg["scaler"]["kind"] == "standard"
 
 
 def test_learner_save_folder_round_trip_matches_the_trained_model(tmp_path, synthetic_csv):

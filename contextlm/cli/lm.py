@@ -27,7 +27,8 @@ def register(sub, groups) -> None:
     g = p.add_argument_group("tokens and scaling")
     g.add_argument("--min-freq", type=int, default=2)
     g.add_argument("--max-vocab", type=int, default=60000)
-    g.add_argument("--scaling", choices=["minmax", "standard", "none"], default="minmax")
+    g.add_argument("--scaling", choices=["minmax", "standard", "none"], default="standard",
+                   help="feature scaling fitted on the train split (standard: centred inputs train far better)")
     g = p.add_argument_group("model and training (fastai AWD-LSTM defaults: 400/1152/3)")
     g.add_argument("--emb-sz", type=int, default=400)
     g.add_argument("--n-hid", type=int, default=1152)

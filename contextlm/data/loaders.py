@@ -77,7 +77,7 @@ def lm_loader(ids: list[torch.Tensor], features: np.ndarray, bs: int, seq_len: i
 
 
 def lm_dataloaders(corpus: Corpus, bs: int = 32, seq_len: int = 70, min_freq: int = 2, max_vocab: int = 60000,
-                   scaling: str = "minmax", vocab: Sequence[str] | None = None, scaler: FeatureScaler | None = None,
+                   scaling: str = "standard", vocab: Sequence[str] | None = None, scaler: FeatureScaler | None = None,
                    device=None) -> DataLoaders:
     """Train/valid `DataLoaders` for a corpus; vocab and feature scaling come from the
     training split only (pass `vocab`/`scaler` to reuse a trained model's).
