@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true", help="train again even if the model folders exist")
     ap.add_argument("--skip-default-size", action="store_true")
     args = ap.parse_args()
-    work = Path(args.workdir)
+    work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
     corpus = sh("data", "get", "spotify-songs", "--from", args.from_dir, "--cache", str(work / "datasets"),
