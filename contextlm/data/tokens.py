@@ -61,9 +61,10 @@ _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}]|n't\b|'s\b|'re\b|'ve\b|'m\b|'l
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{$]) ")
 
 
-def detokenize(tokens: Sequence[str]) -> str:
+def detokenize(tokens: Iterable[str]) -> str:
     """Undo fastai's markers (`xxmaj`, `xxup`, `xxrep`, `xxwrep`), drop other special
     tokens and join words the way people write them."""
+    tokens = list(tokens)
     words: list[str] = []
     i, n = 0, len(tokens)
     while i < n:
