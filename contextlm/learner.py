@@ -24,7 +24,7 @@ from fastai.metrics import Perplexity
 from fastai.text.learner import TextLearner
 from fastai.text.models.awdlstm import awd_lstm_lm_split
 
-from .data.corpus import FeatureScaler
+from .data.corpus import FeatureScaler, as_rows
 from .data.tokens import BOS_ID, Vocab, detokenize, tokenize
 from .errors import ContextLMError
 from .generate import sample_ids
@@ -117,8 +117,7 @@ class TrainedLM:
 
     def scaled_features(self, raw: np.ndarray) -> torch.Tensor:
         """Scale raw feature rows as in training; an unconditioned model gets zero columns."""
-        raw = np.asarray(raw, np.float32).reshape(-1, len(self.feature_names))
-        x = torch.from_numpy(self.scaler.transform(raw))
+        x = torch.from_numpy(self.scaler.transform(as_rows(raw, len(self.feature_names))))
         return x if self.conditioned else x[:, :0]
 
     # -- sampling ---------------------------------------------------------------------
@@ -184,7 +183,7 @@ def stream_loader(lm: TrainedLM, texts: Sequence[str], raw_features: np.ndarray,
     """A non-shuffled LM loader over new texts, numericalized and scaled with `lm`'s vocab and scaler."""
     from .data.loaders import lm_loader
     ids = [lm.vocab.numericalize(t) for t in tokenize(list(texts))]
-    feats = lm.scaler.transform(np.asarray(raw_features, np.float32).reshape(len(ids), -1))
+    feats = lm.scaler.transform(np.asarray(raw_features, np.float32).reshape(len(ids), len(lm.feature_names)))
     device = next(lm.model.parameters()).device
     return lm_loader(ids, feats, bs=bs, seq_len=seq_len, shuffle=False, device=device)
 

@@ -166,3 +166,19 @@ def test_top_k_and_top_p_filter_logits():
     assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
     assert torch.isinf(filter_logits(logits, top_p=0.85)).tolist() == [[False, False, False, True]]
     assert not torch.isinf(filter_logits(logits)).any()
+
+
+def test_a_corpus_without_features_trains_the_plain_awd_lstm(tmp_path, synthetic_csv):
+    from contextlm.data.corpus import load_corpus
+    from contextlm.data.loaders import lm_dataloaders
+    from contextlm.learner import context_language_model_learner, evaluate_perplexity
+    corpus = load_corpus(synthetic_csv)
+    dls = lm_dataloaders(corpus, bs=8, seq_len=10, min_freq=1)
+    assert dls.one_batch()[1].shape[-1] == 0
+    learn = context_language_model_learner(dls, config=dict(emb_sz=8, n_hid=8, n_layers=1))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+    lm = load_lm(learn.save_folder(tmp_path / "plain"))
+    assert not lm.conditioned and len(lm.generate(2, max_len=5, seed=0)) == 2
+    res = evaluate_perplexity(lm, corpus.valid.text, corpus.features("valid"), 8, 10)
+    assert np.isfinite(res["perplexity"]) and res["perplexity"] > 1

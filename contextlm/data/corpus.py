@@ -226,6 +226,14 @@ def assign_splits(groups: pd.Series, valid_pct: float = 0.1, test_pct: float = 0
     return groups.map(lookup).to_numpy()
 
 
+def as_rows(x, n_features: int) -> np.ndarray:
+    """A float32 matrix of feature rows; a 1-D input is one row (also with zero features)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2:
+        return x
+    return x.reshape(-1, n_features) if n_features else x.reshape(1, 0)
+
+
 @dataclass
 class FeatureScaler:
     """Min-max or standard scaling fitted on the training split and stored with the model,
@@ -241,7 +249,9 @@ class FeatureScaler:
     def fit(cls, x: np.ndarray, names: Sequence[str], kind: str = "minmax") -> "FeatureScaler":
         if kind not in cls.KINDS:
             raise CorpusError(f"unknown feature scaling {kind!r} (use {', '.join(cls.KINDS)})")
-        x = np.asarray(x, dtype=np.float64).reshape(-1, len(names))
+        x = as_rows(x, len(names)).astype(np.float64)
+        if not len(x):
+            raise CorpusError("cannot fit feature scaling on zero rows")
         if kind == "minmax":
             shift, scale = x.min(0), x.max(0) - x.min(0)
         elif kind == "standard":
@@ -252,7 +262,7 @@ class FeatureScaler:
         return cls(kind, list(names), shift.tolist(), scale.tolist())
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32).reshape(-1, len(self.names))
+        x = as_rows(x, len(self.names))
         return ((x - np.asarray(self.shift, np.float32)) / np.asarray(self.scale, np.float32)).astype(np.float32)
 
     def to_dict(self) -> dict:
