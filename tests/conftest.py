@@ -17,17 +17,17 @@ def synthetic_csv(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory, synthetic_csv):
-    """A tiny energy+valence-conditioned model folder, trained for two epochs (seconds)."""
+    """A tiny energy+valence-conditioned model folder, trained for one epoch (seconds)."""
     from fastai.basics import set_seed
     from contextlm.data.corpus import load_corpus
     from contextlm.data.loaders import lm_dataloaders
     from contextlm.learner import context_language_model_learner
     set_seed(0)
     corpus = load_corpus(synthetic_csv, feature_cols=["energy", "valence"])
-    dls = lm_dataloaders(corpus, bs=16, seq_len=30, min_freq=1)
+    dls = lm_dataloaders(corpus, bs=32, seq_len=30, min_freq=1)
     learn = context_language_model_learner(
         dls, config=TINY_LM_CONFIG,
         train_data={"path": str(synthetic_csv), "text_col": "text", "feature_cols": ["energy", "valence"]})
     with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(2, 1e-2)
+        learn.fit_one_cycle(1, 1e-2)
     return learn.save_folder(tmp_path_factory.mktemp("models") / "tiny_lm")
