@@ -106,6 +106,8 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register_model_commands(sub, groups) -> None:
+    from ..tense.settings import TrainSettings
+    d = TrainSettings()
     p = add_command(groups["train"], "cvae-tense", "train the character-level tense CVAE", [
         "contextlm train cvae-tense --out runs/cvae-tense",
         "contextlm train cvae-tense --train lab/train.txt --test lab/test.txt --epochs 20 --kl linear",
@@ -117,27 +119,27 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--test", help="test pairs ('input target' with the lab's 10 conditions, or 'input target src tgt')")
     p.add_argument("--heldout", help="lab-format verbs never in training: accuracy recorded every epoch")
     p.add_argument("--out", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=3e-3, help="max learning rate of fit_one_cycle")
-    p.add_argument("--bs", type=int, default=64)
-    p.add_argument("--pairing", choices=["all", "same"], default="all",
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.lr, help="max learning rate of fit_one_cycle")
+    p.add_argument("--bs", type=int, default=d.bs)
+    p.add_argument("--pairing", choices=["all", "same"], default=d.pairing,
                    help="reconstruct every form from every form (all) or each form from itself (same, the lab's)")
-    p.add_argument("--kl", choices=["linear", "cyclical", "logistic", "constant"], default="cyclical",
+    p.add_argument("--kl", choices=["linear", "cyclical", "logistic", "constant"], default=d.kl_schedule,
                    help="KL annealing: linear is monotonic; cyclical repeats the ramp (Fu et al. 2019)")
-    p.add_argument("--cycles", type=int, default=4, help="cycles of the cyclical schedule")
-    p.add_argument("--kl-ratio", type=float, default=0.5, help="share of a cycle (or of training) spent raising beta")
-    p.add_argument("--beta-max", type=float, default=1.0)
-    p.add_argument("--kl-warmup", type=float, default=0.0, help="share of training with beta = 0")
-    p.add_argument("--free-bits", type=float, default=0.0, help="KL floor per latent dimension (nats)")
-    p.add_argument("--tf-start", type=float, default=1.0, help="teacher-forcing ratio at the start")
-    p.add_argument("--tf-end", type=float, default=0.5, help="teacher-forcing ratio reached after --tf-ratio")
-    p.add_argument("--tf-ratio", type=float, default=1.0, help="share of training over which it falls")
+    p.add_argument("--cycles", type=int, default=d.n_cycles, help="cycles of the cyclical schedule")
+    p.add_argument("--kl-ratio", type=float, default=d.kl_ratio, help="share of a cycle (or of training) spent raising beta")
+    p.add_argument("--beta-max", type=float, default=d.beta_max)
+    p.add_argument("--kl-warmup", type=float, default=d.kl_warmup, help="share of training with beta = 0")
+    p.add_argument("--free-bits", type=float, default=d.free_bits, help="KL floor per latent dimension (nats)")
+    p.add_argument("--tf-start", type=float, default=d.tf_start, help="teacher-forcing ratio at the start")
+    p.add_argument("--tf-end", type=float, default=d.tf_end, help="teacher-forcing ratio reached after --tf-ratio")
+    p.add_argument("--tf-ratio", type=float, default=d.tf_ratio, help="share of training over which it falls")
     p.add_argument("--latent", type=int, default=32)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--emb", type=int, default=64)
     p.add_argument("--word-dropout", type=float, default=0.0)
     p.add_argument("--gaussian-n", type=int, default=100, help="prior samples for the final Gaussian score")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
 
     p = add_command(sub, "convert", "convert verbs between tenses with a trained tense CVAE", [

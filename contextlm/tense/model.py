@@ -22,7 +22,6 @@ callbacks. This module adds what tenses need:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,6 +38,7 @@ from ..modelio import load_model_folder, load_state_strict, save_model_folder
 from ..models.vae import SentenceVAE, VAEConfig
 from ..vae_learner import VAELearner
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
+from .settings import TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
 
 MODEL_KIND = "tense-cvae"
@@ -284,37 +284,6 @@ def load_tense_learner(path: str | Path, dls: DataLoaders | None = None, **kwarg
                          max_len=cfg.get("max_len"), metrics=[], **kwargs)
     learn.saved_config = cfg
     return learn
-
-
-@dataclass
-class TrainSettings:
-    """Everything `train_tense_cvae` needs besides the data; saved with the model."""
-    epochs: int = 30
-    lr: float = 3e-3
-    bs: int = 64
-    pairing: str = "all"
-    kl_schedule: str = "cyclical"   # linear (monotonic) | cyclical | logistic | constant
-    n_cycles: int = 4
-    kl_ratio: float = 0.5
-    beta_max: float = 1.0
-    kl_warmup: float = 0.0
-    free_bits: float = 0.0
-    tf_start: float = 1.0           # teacher-forcing ratio at the start of training ...
-    tf_end: float = 0.5             # ... and after `tf_ratio` of it (scheduled sampling)
-    tf_ratio: float = 1.0
-    seed: int = 0
-    model: dict[str, Any] = field(default_factory=dict)   # VAEConfig overrides
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ContextLMError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[TensePair],

@@ -1,0 +1,41 @@
+"""Training settings of the tense CVAE, light enough for the CLI to read its defaults
+without importing torch."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import ContextLMError
+
+
+@dataclass
+class TrainSettings:
+    """Everything `train_tense_cvae` needs besides the data; saved with the model."""
+    epochs: int = 10
+    lr: float = 3e-3
+    bs: int = 64
+    pairing: str = "all"
+    kl_schedule: str = "linear"     # linear (monotonic) | cyclical | logistic | constant
+    n_cycles: int = 4
+    kl_ratio: float = 0.5
+    beta_max: float = 1.0
+    kl_warmup: float = 0.0
+    # 0.25 nats x 32 dimensions: ~8 nats of KL, enough to tell ~1,200 verbs apart (ln 1227 = 7.1)
+    # while the posteriors still cover the prior (the Gaussian score decodes prior samples).
+    free_bits: float = 0.25
+    tf_start: float = 1.0           # teacher-forcing ratio at the start of training ...
+    tf_end: float = 0.5             # ... and after `tf_ratio` of it (scheduled sampling)
+    tf_ratio: float = 1.0
+    seed: int = 0
+    model: dict[str, Any] = field(default_factory=dict)   # VAEConfig overrides
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ContextLMError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
