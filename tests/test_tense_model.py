@@ -11,8 +11,8 @@ from contextlm.callbacks import kl_beta
 from contextlm.cli import main
 from contextlm.errors import ContextLMError, ModelFolderError
 from contextlm.models.vae import SentenceVAE
-from contextlm.tense.data import TENSES, TensePair, all_pairs, read_test_pairs, read_verb_lines
-from contextlm.tense.model import (MODEL_KIND, TenseCVAE, TrainSettings, char_vocab, load_tense_learner,
+from contextlm.tense.data import TENSES, TensePair, read_test_pairs, read_verb_lines
+from contextlm.tense.model import (MODEL_KIND, TenseCVAE, TrainSettings, load_tense_learner,
                                    tense_dataloaders, tense_learner, train_tense_cvae, training_pairs)
 
 FIXTURES = Path(__file__).parent / "fixtures"
