@@ -39,7 +39,8 @@ class RunResult:
     comparison: Comparison
     written: dict[str, Path]
     warnings: list[str]
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)      # sampling, wall clock, per level
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # sampling, CPU time of this process
 
 
 def _warn(log: Log, msg: str) -> None:
@@ -108,7 +109,7 @@ def model_wordcloud(lm, feature: str, values: Sequence[float], out: str | Path, 
         except ContextLMError as e:
             _warn(log, f"no text->{feature} regressor, samples are not scored: {e}")
 
-    texts, seconds = sample_levels(lm, levels, n_words, seed=seed, batch_size=batch_size, log=log, **gen_kwargs)
+    texts, seconds, cpu = sample_levels(lm, levels, n_words, seed=seed, batch_size=batch_size, log=log, **gen_kwargs)
     preds = {k: reg.predict(v) for k, v in texts.items()} if reg is not None else None
     cmp = compare(levels, texts, keep, predictions=preds)
     settings = ", ".join(f"{k} {v}" for k, v in gen_kwargs.items() if v is not None)
@@ -118,9 +119,9 @@ def model_wordcloud(lm, feature: str, values: Sequence[float], out: str | Path, 
                            footer=footer, width=options.width, height=options.height, max_words=options.max_words,
                            seed=seed, n_distinctive=options.n_distinctive,
                            extra={"source": "model", "seed": seed, "n_words_requested": n_words,
-                                  "stopwords": stop_what, "sampling_seconds": seconds,
+                                  "stopwords": stop_what, "sampling_seconds": seconds, "sampling_cpu_seconds": cpu,
                                   "fixed_features": fixed, "generation": gen_kwargs, **options.extra})
-    return RunResult(cmp, written, warnings, seconds)
+    return RunResult(cmp, written, warnings, seconds, cpu)
 
 
 def corpus_wordcloud(path: str | Path, by: str, out: str | Path, *, bins: int = 2, text_col: str = "text",

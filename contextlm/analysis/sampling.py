@@ -41,7 +41,10 @@ def sample_words(lm, features: Mapping[str, float], n_words: int, seed: int = 0,
     texts: list[str] = []
     total, n_next = 0, batch_size
     for round_ in range(max_rounds):
-        batch = lm.generate(n_next, dict(features), seed=level_seed(seed, features, round_), bs=batch_size,
+        # later rounds run everything still needed as one batch (up to 4x): a batch runs until
+        # its longest text ends, so short texts (titles) waste fewer steps in fewer, wider batches
+        bs = min(max(n_next, batch_size), 4 * batch_size)
+        batch = lm.generate(n_next, dict(features), seed=level_seed(seed, features, round_), bs=bs,
                             progress=progress, **gen_kwargs)
         for text in batch:
             text = _clip(text, gen_kwargs.get("max_len") or 60)
@@ -56,16 +59,18 @@ def sample_words(lm, features: Mapping[str, float], n_words: int, seed: int = 0,
 
 
 def sample_levels(lm, levels: Sequence[Level], n_words: int, seed: int = 0, batch_size: int = 256,
-                  log=print, **gen_kwargs) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Texts per level label, and the seconds each level took to sample."""
-    texts, seconds = {}, {}
+                  log=print, **gen_kwargs) -> tuple[dict[str, list[str]], dict[str, float], dict[str, float]]:
+    """Texts per level label, and the wall-clock and CPU seconds each level took to sample
+    (both: on a shared machine the wall clock mostly measures the other jobs)."""
+    texts, seconds, cpu = {}, {}, {}
     for lv in levels:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():  # out-of-range levels were already reported once, by check_levels
             warnings.filterwarnings("ignore", message=".*outside the training range", category=UserWarning)
             texts[lv.label] = sample_words(lm, lv.features, n_words, seed=seed, batch_size=batch_size,
                                            progress=sys.stderr.isatty(), **gen_kwargs)
-        seconds[lv.label] = time.perf_counter() - t0
+        seconds[lv.label], cpu[lv.label] = time.perf_counter() - t0, time.process_time() - c0
         n = sum(len(words(t)) for t in texts[lv.label])
-        log(f"sampled {lv.label}: {n:,} words in {len(texts[lv.label]):,} texts ({seconds[lv.label]:.1f} s)")
-    return texts, seconds
+        log(f"sampled {lv.label}: {n:,} words in {len(texts[lv.label]):,} texts "
+            f"({seconds[lv.label]:.1f} s, {cpu[lv.label]:.1f} s CPU)")
+    return texts, seconds, cpu
