@@ -127,7 +127,8 @@ def register(sub, groups) -> None:
     g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely words only")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold, e.g. 0.9")
     g.add_argument("--max-len", type=int, default=60, help="maximum tokens per sampled text (default 60)")
-    g.add_argument("--batch-size", type=int, default=256, help="texts sampled in parallel (default 256)")
+    g.add_argument("--batch-size", type=int, default=256, help="texts sampled in parallel in the first round (default 256); "
+                        "the rest follow in one batch of up to 4x that")
     g.add_argument("--train-corpus", metavar="FILE",
                    help="fit the text->feature regressor on FILE instead of the model's training corpus")
     g = p.add_argument_group("real text (with --corpus)")
