@@ -11,7 +11,11 @@ DATASET   ?= synthetic
 DATA_FROM ?=
 DEMO_DIR  ?= runs/demo
 
-.PHONY: install demo test bench clean
+# Benchmarks read the public datasets from a folder (never copied into the repo).
+SHARED ?= ../shared/data
+BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense
+
+.PHONY: install demo test bench $(BENCHES) clean
 
 install: $(STAMP)
 
@@ -27,8 +31,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)
-	$(PY) bench/lm.py $(BENCH_ARGS)
+bench: $(BENCHES)
+
+bench-lm: $(STAMP)
+	$(PY) bench/lm.py --data-from $(SHARED)/spotify_songs
+bench-fetch: $(STAMP)
+	$(PY) bench/fetch.py --data $(SHARED)
+bench-wordcloud: $(STAMP)
+	$(PY) bench/wordcloud.py --from $(SHARED)/spotify_songs
+bench-vae: $(STAMP)
+	$(PY) bench/vae_ptb.py --data $(SHARED)/ptb
+bench-tense: $(STAMP)
+	$(PY) bench/tense.py --data-dir $(SHARED)/verb_tense
 
 clean:
 	rm -rf $(VENV) runs
