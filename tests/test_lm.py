@@ -182,3 +182,12 @@ def test_a_corpus_without_features_trains_the_plain_awd_lstm(tmp_path, synthetic
     assert not lm.conditioned and len(lm.generate(2, max_len=5, seed=0)) == 2
     res = evaluate_perplexity(lm, corpus.valid.text, corpus.features("valid"), 8, 10)
     assert np.isfinite(res["perplexity"]) and res["perplexity"] > 1
+
+
+def test_detokenize_restores_case_and_repeats_and_caps_sampled_repeats():
+    from contextlm.data.tokens import MAX_REPEAT, detokenize, tokenize
+    toks = tokenize(["The BAND plays. Don't stop, it's great!"])[0]
+    assert detokenize(toks) == "The BAND plays. Don't stop, it's great!"
+    assert detokenize(["xxbos", "xxwrep", "3", "la"]) == "la la la"
+    assert detokenize(["xxwrep", "2022", "remix"]).split() == ["remix"] * MAX_REPEAT
+    assert detokenize(["xxmaj", "xxmaj", "song"]) == "Song"

@@ -57,6 +57,7 @@ class Vocab:
         return [self.itos[int(i)] for i in ids]
 
 
+MAX_REPEAT = 16  # longest repeat `detokenize` expands
 _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}]|n't\b|'s\b|'re\b|'ve\b|'m\b|'ll\b|'d\b)")
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{$]) ")
 
@@ -75,7 +76,8 @@ def detokenize(tokens: Iterable[str]) -> str:
             i += 2
             continue
         if t in (TK_REP, TK_WREP) and i + 2 < n and tokens[i + 1].isdigit():
-            count, what = int(tokens[i + 1]), tokens[i + 2]
+            # a sampled marker can be followed by any number token ("xxwrep 2022 remix"): cap it
+            count, what = min(int(tokens[i + 1]), MAX_REPEAT), tokens[i + 2]
             words.append(what * count if t == TK_REP else " ".join([what] * count))
             i += 3
             continue
