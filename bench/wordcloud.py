@@ -122,6 +122,12 @@ def main() -> None:
         return f"{m['perplexity']:.1f}" if "perplexity" in m else "?"
 
     lo, hi = (f"energy={v:g}" for v in args.levels)
+    gain = runs["conditioned"].comparison.scores.auc - runs["unconditioned"].comparison.scores.auc
+    verdict = (f"The conditioned model's samples are {'clearly' if gain >= 0.05 else 'no'} easier to tell apart "
+               f"than the twin's (AUC {gain:+.3f})" +
+               ("." if gain >= 0.05 else
+                f": at this training budget it has not learned to use energy (its validation perplexity "
+                f"is {ppl(lm)} vs the twin's {ppl(base)}), although real titles carry signal (AUC below)."))
     rows = []
     for name, r in runs.items():
         c = r.comparison
@@ -149,6 +155,8 @@ text->energy regressor fit on the training titles, the same for both models.
 | model | valid ppl | predicted energy @ {args.levels[0]:g} | @ {args.levels[1]:g} | AUC {args.levels[0]:g} vs {args.levels[1]:g} | distinctive @ {args.levels[0]:g} (z) | distinctive @ {args.levels[1]:g} (z) |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+{verdict}
 
 Reference, real titles (all {sum(len(t) for t in rc.texts.values()):,}), bottom vs top energy quintile
 ({rl} vs {rh}, out-of-fold scores): predicted energy {rc.scores.mean[rl]:.3f} vs {rc.scores.mean[rh]:.3f},

@@ -18,6 +18,8 @@ WORD_RE = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
 NUMBER_RE = re.compile(r"^\d+(?:[.,\-]\d+)*(?:s|st|nd|rd|th|k|m)?$")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 _SPECIAL = frozenset(SPECIAL_TOKENS) | {"xxfake"}
+# fastai/spaCy split "don't" into "do n't"; a sampled "n't" left on its own is no word
+_FRAGMENTS = frozenset({"n't"})
 
 
 def words(text: str) -> list[str]:
@@ -33,7 +35,7 @@ class WordFilter:
     drop_numbers: bool = True
 
     def keep(self, word: str) -> bool:
-        if word in self.stopwords or word in _SPECIAL:
+        if word in self.stopwords or word in _SPECIAL or word in _FRAGMENTS:
             return False
         if self.drop_numbers and NUMBER_RE.match(word):
             return False
