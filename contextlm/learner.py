@@ -139,7 +139,7 @@ class TrainedLM:
         out = []
         for start in starts:
             ids = sample_ids(self.model, prefix_ids, feats[start:start + bs], max_len, temperature, top_k, top_p,
-                             no_unk, generator=gen)
+                             no_unk, banned_ids=self.vocab.never_sampled, generator=gen)
             out += [self.vocab.textify(prefix_ids[1:] + row) for row in ids]
         return out
 

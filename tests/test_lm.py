@@ -132,7 +132,8 @@ def test_generation_is_batched_seeded_and_validates_features(tiny_lm_dir):
     assert len(a) == 5 and all(isinstance(t, str) for t in a)
     toks = lm.generate_tokens(40, {"energy": 0.2}, max_len=12, seed=1, bs=16)
     assert len(toks) == 40 and all(len(t) <= 12 for t in toks)
-    assert not any("xxunk" in t or "xxpad" in t or "xxbos" in t for t in toks)
+    assert not any("xxunk" in t or "xxpad" in t or "xxbos" in t or "xxfake" in t for t in toks)
+    assert "xxfake" in lm.vocab.itos or len(lm.vocab) % 8 == 0
     with pytest.raises(ContextLMError, match=r"unknown feature 'tempo' \(this model knows: energy, valence\)"):
         lm.generate(1, {"tempo": 120})
     with pytest.raises(ContextLMError, match=r"energy=1.5 is outside the valid range \[0, 1\]"):

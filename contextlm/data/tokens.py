@@ -46,6 +46,8 @@ class Vocab:
         if self.itos[:4] != [UNK, PAD, BOS, EOS]:
             raise ValueError(f"vocab must start with {[UNK, PAD, BOS, EOS]}, got {self.itos[:4]}")
         self.stoi = {w: i for i, w in enumerate(self.itos) if w != "xxfake"}
+        # padding and fastai's `xxfake` vocab fillers (to a multiple of 8) are never text
+        self.never_sampled = [PAD_ID] + [i for i, w in enumerate(self.itos) if w == "xxfake"]
 
     def __len__(self) -> int:
         return len(self.itos)
