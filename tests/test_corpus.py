@@ -178,3 +178,17 @@ def test_scaler_round_trips_through_json(kind):
 def test_constant_feature_scales_to_finite_values():
     s = FeatureScaler.fit(np.full((5, 1), 0.5), ["energy"], "standard")
     assert np.isfinite(s.transform(np.array([[0.5], [0.7]]))).all()
+
+
+def test_keep_cols_travel_through_dropping_splitting_and_sentences():
+    energy = list(np.linspace(0, 1, 20).astype(object))
+    energy[0] = np.nan
+    df = _df(energy=energy, text=[f"One {i}. Two {i}." for i in range(20)], tense=[f"t{i}" for i in range(20)])
+    corpus = corpus_from_df(df, feature_cols=["energy"], keep_cols=["tense"], drop_missing=True)
+    assert corpus.df.tense.tolist() == [f"t{i}" for i in range(1, 20)]
+    sents = corpus.sentences().df
+    assert (sents.tense == sents.doc_id.map(lambda d: f"t{d - 1}")).all() and len(sents) == 38
+    with pytest.raises(CorpusError, match="no column 'mood'"):
+        corpus_from_df(df, keep_cols=["mood"])
+    with pytest.raises(CorpusError, match="cannot keep column 'split'"):
+        corpus_from_df(_df(split=["train"] * 20), keep_cols=["split"])

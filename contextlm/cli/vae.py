@@ -135,18 +135,15 @@ def sentence_table(args):
     from ..data.corpus import corpus_from_df
     from ..data.io import read_table
     raw = read_table(args.data, encoding=args.encoding, text_col=args.text_col)
-    if args.label_col and args.label_col not in raw.columns:
-        raise ContextLMError(f"{args.data}: no column {args.label_col!r} for --label-col")
-    if args.label_col and (args.sentences or args.drop_missing):
-        raise ContextLMError("--label-col takes one sentence per row: drop --sentences/--drop-missing")
+    keep = [args.label_col] if args.label_col else []
     corpus = corpus_from_df(raw, str(args.data), args.text_col, args.features, split_col=args.split_col,
                             drop_missing=args.drop_missing, valid_pct=args.valid_pct, test_pct=args.test_pct,
-                            seed=args.seed, group_col=args.group_col, verbose=True)
+                            seed=args.seed, group_col=args.group_col, verbose=True, keep_cols=keep)
     if args.sentences:
         corpus = corpus.sentences()
     df = corpus.df
-    if args.label_col:
-        df = df.assign(label=raw[args.label_col].astype(str).to_numpy())
+    if args.label_col:  # every sentence keeps its document's label
+        df = df.drop(columns=[args.label_col]).assign(label=df[args.label_col].astype(str).to_numpy())
     return df
 
 

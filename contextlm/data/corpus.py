@@ -34,6 +34,7 @@ class Corpus:
     feature_cols: list[str]
     source: str = "<dataframe>"
     notes: list[str] = field(default_factory=list)
+    keep_cols: list[str] = field(default_factory=list)  # user columns carried along (e.g. a label)
 
     def part(self, split: str) -> pd.DataFrame:
         """The rows of one split (`train`, `valid` or `test`)."""
@@ -72,9 +73,9 @@ class Corpus:
             sents = [s.text.strip() for s in doc.sents]
             for i, sent in enumerate(s for s in sents if len(s) >= min_chars):
                 rows.append({**rec, "text": sent, "sent_id": i})
-        cols = ["doc_id", "sent_id", "text", *self.feature_cols, "split"]
+        cols = ["doc_id", "sent_id", "text", *self.feature_cols, *self.keep_cols, "split"]
         out = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
-        return Corpus(out, list(self.feature_cols), self.source, list(self.notes))
+        return Corpus(out, list(self.feature_cols), self.source, list(self.notes), list(self.keep_cols))
 
 
 def _sentencizer():
@@ -96,29 +97,34 @@ def load_corpus(path: str | Path, text_col: str = "text", feature_cols: Sequence
                 id_col: str | None = None, split_col: str | None = None, drop_missing: bool = False,
                 encoding: str = "utf-8", fix_text: bool = True, valid_pct: float = 0.1, test_pct: float = 0.1,
                 seed: int = 42, group_col: str | None = None, max_chars: int = DEFAULT_MAX_CHARS,
-                verbose: bool = False) -> Corpus:
+                verbose: bool = False, keep_cols: Sequence[str] = ()) -> Corpus:
     """Read and validate a corpus file (CSV/TSV, JSON/JSONL, Parquet, TXT).
 
     `split_col` names a column holding train/valid/test; without it rows are split at
     random with `seed` (by `group_col` if given, so one album never spans two splits).
     `drop_missing` drops rows with empty text or missing/invalid features and says how
-    many went; otherwise the first such row is an error."""
+    many went; otherwise the first such row is an error. `keep_cols` are carried along
+    unchanged (through dropping, splitting and `sentences()`)."""
     path = Path(path)
     df = read_table(path, encoding=encoding, text_col=text_col)
     return corpus_from_df(df, str(path), text_col, feature_cols, id_col, split_col, drop_missing, fix_text,
-                          valid_pct, test_pct, seed, group_col, max_chars, verbose)
+                          valid_pct, test_pct, seed, group_col, max_chars, verbose, keep_cols)
 
 
 def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str = "text",
                    feature_cols: Sequence[str] = (), id_col: str | None = None, split_col: str | None = None,
                    drop_missing: bool = False, fix_text: bool = True, valid_pct: float = 0.1,
                    test_pct: float = 0.1, seed: int = 42, group_col: str | None = None,
-                   max_chars: int = DEFAULT_MAX_CHARS, verbose: bool = False) -> Corpus:
+                   max_chars: int = DEFAULT_MAX_CHARS, verbose: bool = False,
+                   keep_cols: Sequence[str] = ()) -> Corpus:
     """Validate an in-memory table the same way `load_corpus` validates a file."""
-    feature_cols = list(feature_cols)
+    feature_cols, keep_cols = list(feature_cols), [c for c in keep_cols if c not in feature_cols]
+    reserved = {"doc_id", "sent_id", "text", "split", *feature_cols}
+    if clash := [c for c in keep_cols if c in reserved and c != text_col]:
+        raise CorpusError(f"{source}: cannot keep column {clash[0]!r}: contextlm writes a column of that name")
     if len(set(feature_cols)) != len(feature_cols):
         raise CorpusError(f"{source}: a feature column is named twice in {feature_cols}")
-    needed = [text_col, *feature_cols] + [c for c in (id_col, split_col, group_col) if c]
+    needed = [text_col, *feature_cols, *keep_cols] + [c for c in (id_col, split_col, group_col) if c]
     for col in needed:
         if col not in df.columns:
             shown = ", ".join(map(str, df.columns[:20])) + (" ..." if len(df.columns) > 20 else "")
@@ -175,6 +181,8 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
     out = pd.DataFrame({"doc_id": df[id_col] if id_col else rows, "text": texts})
     for col in feature_cols:
         out[col] = feats[col].astype("float32")
+    for col in keep_cols:
+        out[col] = df[col]
     if group_col:
         out["_group"] = df[group_col].astype(str)
     if split_col:
@@ -191,7 +199,7 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
         if not (out["split"] == name).any():
             raise CorpusError(f"{source}: no {name!r} rows after splitting {len(out)} rows "
                               f"(give more rows, a larger --valid-pct, or a split column)")
-    corpus = Corpus(out, feature_cols, source, notes)
+    corpus = Corpus(out, feature_cols, source, notes, keep_cols)
     if verbose:
         for note in notes:
             print(note)
