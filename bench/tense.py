@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -89,9 +90,11 @@ def report(rows: list[dict], base: dict, threads: int, n_train: int, n_held: int
     lines += ["", f"Anchors (lab report): BLEU-4 {ANCHORS['bleu4']}, Gaussian {ANCHORS['gaussian']}. "
               f"Targets: BLEU-4 ≥ {TARGETS['bleu4']} ({'met' if mean['bleu4'] >= TARGETS['bleu4'] else 'missed'}), "
               f"Gaussian ≥ {TARGETS['gaussian']} ({'met' if mean['gaussian'] >= TARGETS['gaussian'] else 'missed'}), "
-              f"training < {TARGETS['minutes']} min "
-              f"({'met' if max(r['wall_min'] for r in rows) < TARGETS['minutes'] else 'missed'} in wall time, "
-              f"worst seed {max(r['wall_min'] for r in rows):.1f} min).", "",
+              f"training < {TARGETS['minutes']} min: worst seed {max(r['cpu_min'] for r in rows):.1f} min of CPU "
+              f"({'met' if max(r['cpu_min'] for r in rows) < TARGETS['minutes'] else 'missed'}), "
+              f"{max(r['wall_min'] for r in rows):.1f} min of wall clock "
+              f"({'met' if max(r['wall_min'] for r in rows) < TARGETS['minutes'] else 'missed'}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when the run ended).", "",
               "Exact conversions per test line, over the seeds (the lab's words stay out of this file):", "",
               "| line | " + " | ".join(str(i + 1) for i in range(len(pairs))) + " |", "|---" * (len(pairs) + 1) + "|",
               "| condition | " + " | ".join(p.condition for p in pairs) + " |",
