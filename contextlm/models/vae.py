@@ -42,7 +42,7 @@ Loss and evaluation math lives here too (pure functions of tensors): `kl_diverge
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..configs import JSONSettings
 from ..errors import ContextLMError
 
 GENERATION_METHODS = ("greedy", "sample", "beam")
@@ -60,8 +61,9 @@ class VAEConfigError(ContextLMError, ValueError):
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(JSONSettings):
     """Every hyperparameter of a `SentenceVAE`; saved as JSON next to the weights."""
+    settings_name, settings_error = "VAE setting", VAEConfigError
     vocab_sz: int
     emb_sz: int = 256
     enc_hidden: int = 256
@@ -112,16 +114,6 @@ class VAEConfig:
     def z_dim(self) -> int:
         return self.latent_sz if self.use_latent else 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise VAEConfigError(f"unknown VAE setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 class SentenceVAE(nn.Module):
@@ -251,13 +243,17 @@ class SentenceVAE(nn.Module):
         drop = (torch.rand(tokens_in.shape, device=tokens_in.device) < c.word_dropout) & ~keep_special
         return tokens_in.masked_fill(drop, c.unk_id)
 
-    def forward(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None,
+    def forward(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None, tgt_tokens: Tensor | None = None,
                 dec_cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """`(logits [B, T-1, V], mu, logvar)`; z is always sampled, so the ELBO stays a bound."""
+        """`(logits [B, T-1, V], mu, logvar)`; z is always sampled, so the ELBO stays a bound.
+
+        By default the decoder reconstructs `tokens` under `cond`; a CVAE that converts
+        (encode "walk" + simple present, decode "walked" + past) passes `tgt_tokens` and
+        `dec_cond`, and the logits are over `tgt_tokens[:, 1:]`."""
         mu, logvar = self.encode(tokens, lengths, cond)
         z = self.reparameterize(mu, logvar)
         dec_cond = cond if dec_cond is None else dec_cond
-        tokens_in = self.word_dropout(tokens[:, :-1])
+        tokens_in = self.word_dropout((tokens if tgt_tokens is None else tgt_tokens)[:, :-1])
         if self.training and self.teacher_forcing < 1.0:
             logits = self._decode_scheduled(z, tokens_in, dec_cond)
         else:

@@ -6,9 +6,8 @@ embedding goes to the encoder summary and to the decoder's initial state and inp
 the learner is `VAELearner`; KL annealing and the teacher-forcing schedule are its
 callbacks. This module adds what tenses need:
 
-* `TenseCVAE.forward` can reconstruct a *different* word than it encoded: encode
-  "walk" with sp, decode "walked" with p (the only change to `SentenceVAE.forward`).
-  With `pairing="same"` every item is the lab's autoencoding (word, tense) -> same word;
+* Conversion pairs: `SentenceVAE.forward(src, len, src_tense, tgt, tgt_tense)` encodes
+  "walk" with sp and decodes "walked" with p (`TenseCVAE` is that model). With `pairing="same"` every item is the lab's autoencoding (word, tense) -> same word;
   with `pairing="all"` each verb also gives its 12 cross-tense pairs, which ties z to the
   verb rather than to the spelling of one form.
 * `TensePairDL`: batches `(src, src_len, src_tense, tgt, tgt_tense, targets)`.
@@ -52,23 +51,9 @@ def tense_condition() -> Condition:
     return Condition("labels", list(TENSES))
 
 
-class TenseCVAE(SentenceVAE):
-    """`SentenceVAE` whose forward may decode a target word other than the encoded one."""
-
-    def forward(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None, tgt_tokens: Tensor | None = None,
-                dec_cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """`(logits over tgt_tokens[:, 1:], mu, logvar)`; without `tgt_tokens` it is `SentenceVAE.forward`."""
-        if tgt_tokens is None:
-            return super().forward(tokens, lengths, cond, dec_cond)
-        mu, logvar = self.encode(tokens, lengths, cond)
-        z = self.reparameterize(mu, logvar)
-        dec_cond = cond if dec_cond is None else dec_cond
-        tokens_in = self.word_dropout(tgt_tokens[:, :-1])
-        if self.training and self.teacher_forcing < 1.0:
-            logits = self._decode_scheduled(z, tokens_in, dec_cond)
-        else:
-            logits = self.decode(z, tokens_in, dec_cond)
-        return logits, mu, logvar
+# The tense model is the sentence VAE itself: its forward takes the target word and tense
+# (`tgt_tokens`, `dec_cond`) that differ from the encoded ones.
+TenseCVAE = SentenceVAE
 
 
 class TensePairDL(SentenceDL):

@@ -2,15 +2,16 @@
 without importing torch."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ContextLMError
+from ..configs import JSONSettings
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(JSONSettings):
     """Everything `train_tense_cvae` needs besides the data; saved with the model."""
+    settings_name = "training setting"
     epochs: int = 10
     lr: float = 3e-3
     bs: int = 64
@@ -29,13 +30,3 @@ class TrainSettings:
     seed: int = 0
     model: dict[str, Any] = field(default_factory=dict)   # VAEConfig overrides
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ContextLMError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
