@@ -123,11 +123,10 @@ def main() -> None:
 
     lo, hi = (f"energy={v:g}" for v in args.levels)
     gain = runs["conditioned"].comparison.scores.auc - runs["unconditioned"].comparison.scores.auc
-    verdict = (f"The conditioned model's samples are {'clearly' if gain >= 0.05 else 'no'} easier to tell apart "
-               f"than the twin's (AUC {gain:+.3f})" +
-               ("." if gain >= 0.05 else
-                f": at this training budget it has not learned to use energy (its validation perplexity "
-                f"is {ppl(lm)} vs the twin's {ppl(base)}), although real titles carry signal (AUC below)."))
+    verdict = (f"The conditioned model's samples are {'clearly' if gain >= 0.05 else 'barely'} easier to tell apart "
+               f"than the twin's (AUC {gain:+.3f}); validation perplexity {ppl(lm)} vs the twin's {ppl(base)}. "
+               f"Real titles carry more signal than the samples show (AUC below): a title-level scorer is the "
+               f"judge here, and most of what energy changes in titles is a few tags (remix, edit, mix, feat).")
     rows = []
     for name, r in runs.items():
         c = r.comparison
@@ -170,9 +169,9 @@ wall clock mostly measures the other jobs; CPU seconds are this process's, both 
 |---|---|---|---|---|---|
 {chr(10).join(speed)}
 
-Clouds: `{(work / 'clouds-conditioned' / 'clouds.png').relative_to(ROOT)}`,
-`{(work / 'clouds-unconditioned' / 'clouds.png').relative_to(ROOT)}`,
-`{(real_out / 'clouds.png').relative_to(ROOT)}` (not committed; rerun to get them).
+Clouds: `{(work / 'clouds-conditioned' / 'clouds.png')}`,
+`{(work / 'clouds-unconditioned' / 'clouds.png')}`,
+`{(real_out / 'clouds.png')}` (not committed; rerun to get them).
 """
     print(md)
     (work / "bench.json").write_text(json.dumps({
