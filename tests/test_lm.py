@@ -197,3 +197,35 @@ def test_padding_and_vocab_fillers_are_never_sampled():
     from contextlm.data.tokens import Vocab
     v = Vocab(["xxunk", "xxpad", "xxbos", "xxeos", "song", "xxfake", "xxfake"])
     assert v.never_sampled == [1, 5, 6]
+
+
+def test_keep_rows_slices_the_carried_state():
+    """Rows kept after a few steps continue exactly as if they had run alone."""
+    from contextlm.generate import keep_rows
+    set_seed(3)
+    model = context_language_model(50, 2, CFG).eval()
+    x, f = torch.randint(0, 50, (4, 6)), torch.randn(4, 6, 2)
+    model.reset()
+    model(x[:, :5], f[:, :5])
+    keep_rows(model, torch.tensor([1, 3]))
+    shed = model(x[[1, 3], 5:], f[[1, 3], 5:])[0]
+    model.reset()
+    model(x[[1, 3], :5], f[[1, 3], :5])
+    alone = model(x[[1, 3], 5:], f[[1, 3], 5:])[0]
+    assert torch.allclose(shed, alone, atol=1e-6)
+
+
+def test_dropping_finished_rows_changes_no_sample():
+    """Greedy decoding (top_k=1) is deterministic, so a batch that sheds finished rows must
+    give exactly what the full batch gives (here half the rows stop at once)."""
+    from contextlm.generate import sample_ids
+    set_seed(3)
+    model = context_language_model(50, 1, CFG)
+    feats = torch.linspace(-3, 3, 8).unsqueeze(1)
+    first = sample_ids(model, [2], feats, max_len=12, top_k=1, banned_ids=[1], stop_ids=[2, 3])
+    stop = first[0][0]  # the untrained model's greedy token for the lowest rows: make it a stop token
+    full = sample_ids(model, [2], feats, max_len=12, top_k=1, stop_ids=[stop], banned_ids=[1], compact_below=0.0)
+    shed = sample_ids(model, [2], feats, max_len=12, top_k=1, stop_ids=[stop], banned_ids=[1], compact_below=1.0)
+    assert full == shed
+    lengths = {len(s) for s in full}
+    assert min(lengths) == 0 and max(lengths) == 12  # rows were shed while others ran on
