@@ -196,10 +196,9 @@ def vae_learner(dls: DataLoaders, free_bits: float = 0.0, iw_samples: int = 0, c
                       **(learner_kwargs or {}))
 
 
-def load_vae_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs: Any) -> VAELearner:
-    """A `VAELearner` from a model folder written by `save_model` (with `dls` to train on
-    or to find neighbours among; without, for encoding, sampling and decoding)."""
-    state, cfg = load_model_folder(path, MODEL_KIND)
+def read_vae_folder(path: str | Path, kind: str = MODEL_KIND) -> tuple[SentenceVAE, SentenceVocab, Condition, dict]:
+    """Model (weights loaded), vocab, condition and config of a VAE-family model folder."""
+    state, cfg = load_model_folder(path, kind)
     try:
         model = SentenceVAE(VAEConfig.from_dict(cfg["model"]))
         vocab = SentenceVocab.from_dict(cfg["vocab"])
@@ -207,5 +206,12 @@ def load_vae_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs:
     except (KeyError, TypeError) as e:
         raise ContextLMError(f"{path}: config.json lacks or garbles {e} (not written by save_model?)") from None
     load_state_strict(model, state, path)
+    return model, vocab, condition, cfg
+
+
+def load_vae_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs: Any) -> VAELearner:
+    """A `VAELearner` from a model folder written by `save_model` (with `dls` to train on
+    or to find neighbours among; without, for encoding, sampling and decoding)."""
+    model, vocab, condition, cfg = read_vae_folder(path)
     return VAELearner(dls if dls is not None else DataLoaders(), model, vocab=vocab, condition=condition,
                       max_len=cfg.get("max_len"), free_bits=cfg.get("free_bits", 0.0), **kwargs)

@@ -7,8 +7,8 @@ the learner is `VAELearner`; KL annealing and the teacher-forcing schedule are i
 callbacks. This module adds what tenses need:
 
 * Conversion pairs: `SentenceVAE.forward(src, len, src_tense, tgt, tgt_tense)` encodes
-  "walk" with sp and decodes "walked" with p (`TenseCVAE` is that model). With `pairing="same"` every item is the lab's autoencoding (word, tense) -> same word;
-  with `pairing="all"` each verb also gives its 12 cross-tense pairs, which ties z to the
+  "walk" with sp and decodes "walked" with p (`TenseCVAE` is that model). With
+  `pairing="same"` every item is the lab's autoencoding (word, tense) -> same word; with `pairing="all"` each verb also gives its 12 cross-tense pairs, which ties z to the
   verb rather than to the spelling of one form.
 * `TensePairDL`: batches `(src, src_len, src_tense, tgt, tgt_tense, targets)`.
 * `TenseLearner`: `convert`, `sample_tenses`, the lab's scores, model folders of kind
@@ -28,14 +28,13 @@ import torch
 from fastai.data.core import DataLoaders
 from fastai.learner import Metric
 from fastcore.basics import listify
-from torch import Tensor
 
 from ..callbacks import KLAnnealing, TeacherForcing, vae_metrics
 from ..data.sentences import CHAR_SPECIALS, Condition, SentenceDL, SentenceVocab, pad_batch
 from ..errors import ContextLMError
-from ..modelio import load_model_folder, load_state_strict, save_model_folder
+from ..modelio import save_model_folder
 from ..models.vae import SentenceVAE, VAEConfig
-from ..vae_learner import VAELearner
+from ..vae_learner import VAELearner, read_vae_folder
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
 from .settings import TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
@@ -258,13 +257,7 @@ def tense_learner(dls: DataLoaders, metrics: Sequence[Metric] | None = None, cbs
 
 def load_tense_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs: Any) -> TenseLearner:
     """A `TenseLearner` from a folder written by `TenseLearner.save_model`."""
-    state, cfg = load_model_folder(path, MODEL_KIND)
-    try:
-        model = TenseCVAE(VAEConfig.from_dict(cfg["model"]))
-        vocab = SentenceVocab.from_dict(cfg["vocab"])
-    except (KeyError, TypeError) as e:
-        raise ContextLMError(f"{path}: config.json lacks or garbles {e} (not written by save_model?)") from None
-    load_state_strict(model, state, path)
+    model, vocab, _, cfg = read_vae_folder(path, MODEL_KIND)
     learn = TenseLearner(dls if dls is not None else DataLoaders(), model, vocab=vocab, condition=tense_condition(),
                          max_len=cfg.get("max_len"), metrics=[], **kwargs)
     learn.saved_config = cfg
