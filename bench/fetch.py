@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
 from contextlm.cli import main as cli  # noqa: E402
-from contextlm.features.names import normalize, split_title  # noqa: E402
+from contextlm.features.names import split_title  # noqa: E402
 from contextlm.features.titles import parse_post_title  # noqa: E402
 from tests.fake_spotify import FakeSpotify  # noqa: E402
 

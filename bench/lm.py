@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -147,7 +146,6 @@ def main():
     ours_tps, theirs_tps, tp_cfg = throughput(corpus_path, args)
     print(f"throughput: ours {ours_tps:.0f} tok/s, fastai {theirs_tps:.0f} tok/s", flush=True)
 
-    from contextlm.data.corpus import FeatureScaler
     from contextlm.data.tokens import Vocab
     from contextlm.learner import TrainedLM
     from contextlm.models.awd import context_language_model

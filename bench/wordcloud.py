@@ -97,7 +97,6 @@ def main() -> None:
                  "--out", str(lm_dir))[-600:])
         print(f"trained both models in {time.perf_counter() - t0:.0f} s")
 
-    import torch
     from contextlm.analysis.pipeline import corpus_wordcloud, model_wordcloud, training_texts
     from contextlm.analysis.regressor import FeatureRegressor
     from contextlm.learner import load_lm

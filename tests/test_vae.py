@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from contextlm.data.sentences import (CHAR_SPECIALS, Condition, SentenceVocab, pad_batch, read_ptb,
+from contextlm.data.sentences import (CHAR_SPECIALS, SentenceVocab, pad_batch, read_ptb,
                                       sentence_dataloaders)
 from contextlm.errors import ContextLMError, CorpusError, DatasetError, ModelFolderError
 from contextlm.models.vae import (SentenceVAE, VAEConfig, VAEConfigError, VAELoss, gaussian_log_density, iw_nll,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import fastai.callback.schedule  # noqa: F401  conftest's tiny_lm_dir calls fit_one_cycle, which this patches in
 import pandas as pd
 import pytest
 from PIL import Image
