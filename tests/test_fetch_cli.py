@@ -141,6 +141,14 @@ def start_cli(args, api, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def rerun_healthy(api, args) -> int:
+    """Let the fake API answer normally again, forget its call counts, and run `args` once more."""
+    api.release()
+    api.clear_rules()
+    api.calls.clear()
+    return main(args + api_args(api))
+
+
 def test_kill_9_mid_batch_loses_only_that_batch(api, creds, tmp_path, capsys):
     inp = tmp_path / "plays.csv"
     pd.DataFrame({"track": [track_id(i) for i in range(250)]}).to_csv(inp, index=False)
@@ -156,10 +164,7 @@ def test_kill_9_mid_batch_loses_only_that_batch(api, creds, tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL
     with FeatureStore(tmp_path / "s.sqlite") as s:
         assert s.counts()["features"] == 200
-    api.release()
-    api.clear_rules()
-    api.calls.clear()
-    assert main(args + api_args(api)) == 0
+    assert rerun_healthy(api, args) == 0
     assert api.calls["audio-features"] == 1 and [n for e, n in api.log if e == "audio-features"][-1] == 50
     assert "250 rows: 250 with features" in capsys.readouterr().out
 
@@ -179,8 +184,5 @@ def test_ctrl_c_mid_search_keeps_the_answers_so_far(api, creds, tmp_path, capsys
     assert proc.returncode == 130 and "interrupted; work already saved is kept" in err and "Traceback" not in err
     with FeatureStore(tmp_path / "s.sqlite") as s:
         assert s.counts()["searches"] == 10
-    api.release()
-    api.clear_rules()
-    api.calls.clear()
-    assert main(args + api_args(api)) == 0
+    assert rerun_healthy(api, args) == 0
     assert api.calls["search"] == 20 and api.calls["audio-features"] == 1

@@ -92,15 +92,13 @@ def _corpus_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_corpus(args, feature_cols):
-    from ..data.corpus import load_corpus
+    from ..data.corpus import corpus_from_df
     from ..data.io import read_table
-    split_col = args.split_col
-    if split_col is None and "split" in read_table(args.data, args.encoding).columns:
-        split_col = "split"
-    return load_corpus(args.data, args.text_col, feature_cols, id_col=args.id_col, split_col=split_col,
-                       drop_missing=args.drop_missing, encoding=args.encoding, valid_pct=args.valid_pct,
-                       test_pct=args.test_pct, seed=args.seed, group_col=args.group_col,
-                       max_chars=args.max_chars, verbose=True)
+    raw = read_table(args.data, args.encoding, args.text_col)
+    split_col = args.split_col or ("split" if "split" in raw.columns else None)
+    return corpus_from_df(raw, str(args.data), args.text_col, feature_cols, id_col=args.id_col, split_col=split_col,
+                          drop_missing=args.drop_missing, valid_pct=args.valid_pct, test_pct=args.test_pct,
+                          seed=args.seed, group_col=args.group_col, max_chars=args.max_chars, verbose=True)
 
 
 def _train(args) -> int:
@@ -197,7 +195,7 @@ def _generate(args) -> int:
             import pandas as pd
             df = pd.DataFrame({"text": texts})
             for k, v in zip(lm.feature_names, lm.feature_vector(features)):
-                df[k] = float(v)
+                df[k] = features.get(k, float(v))  # the value asked for, not its float32 copy
             df.to_csv(args.out, index=False)
         else:
             args.out.write_text("\n".join(texts) + "\n", encoding="utf-8")
@@ -206,14 +204,15 @@ def _generate(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from ..data.corpus import load_corpus
+    from ..data.corpus import corpus_from_df
     from ..data.io import read_table
     from ..learner import evaluate_perplexity, load_lm
     lm = load_lm(args.model)
-    has_split = args.split_col in read_table(args.file, args.encoding).columns
-    corpus = load_corpus(args.file, args.text_col, lm.feature_names, split_col=args.split_col if has_split else None,
-                         drop_missing=args.drop_missing, encoding=args.encoding, valid_pct=0, test_pct=0,
-                         verbose=True)
+    raw = read_table(args.file, args.encoding, args.text_col)
+    has_split = args.split_col in raw.columns
+    corpus = corpus_from_df(raw, str(args.file), args.text_col, lm.feature_names,
+                            split_col=args.split_col if has_split else None, drop_missing=args.drop_missing,
+                            valid_pct=0, test_pct=0, verbose=True, require_splits=())
     split = args.split or ("test" if has_split else "all")
     df = corpus.df if split == "all" else corpus.part(split)
     feats = corpus.features(None if split == "all" else split)

@@ -116,8 +116,9 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
                    drop_missing: bool = False, fix_text: bool = True, valid_pct: float = 0.1,
                    test_pct: float = 0.1, seed: int = 42, group_col: str | None = None,
                    max_chars: int = DEFAULT_MAX_CHARS, verbose: bool = False,
-                   keep_cols: Sequence[str] = ()) -> Corpus:
-    """Validate an in-memory table the same way `load_corpus` validates a file."""
+                   keep_cols: Sequence[str] = (), require_splits: Sequence[str] = ("train", "valid")) -> Corpus:
+    """Validate an in-memory table the same way `load_corpus` validates a file.
+    `require_splits` must each hold a row (training needs train and valid; evaluation none)."""
     feature_cols, keep_cols = list(feature_cols), [c for c in keep_cols if c not in feature_cols]
     reserved = {"doc_id", "sent_id", "text", "split", *feature_cols}
     if clash := [c for c in keep_cols if c in reserved and c != text_col]:
@@ -195,7 +196,7 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
         out["split"] = assign_splits(out["_group"] if group_col else pd.Series(np.arange(len(out))),
                                      valid_pct, test_pct, seed)
     out = out.drop(columns=["_group"], errors="ignore")
-    for name in ("train", "valid"):
+    for name in require_splits:
         if not (out["split"] == name).any():
             raise CorpusError(f"{source}: no {name!r} rows after splitting {len(out)} rows "
                               f"(give more rows, a larger --valid-pct, or a split column)")

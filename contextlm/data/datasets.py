@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
-
 from ..errors import DatasetError
 from ..features.schema import AUDIO_FEATURES
 
@@ -138,6 +136,8 @@ def build_spotify_corpus(folder: Path, seed: int = 42, valid_pct: float = 0.1, t
     train/valid/test split by album: titles of one album share words and energy, so an
     album in two splits would leak. `text_with_album` ("title - album") is kept to
     test whether the album name helps."""
+    import pandas as pd
+
     from .corpus import assign_splits
     df = pd.read_csv(folder / "spotify_songs.csv")
     df = df.drop_duplicates("track_id").dropna(subset=["track_name"])
@@ -157,6 +157,7 @@ def build_spotify_corpus(folder: Path, seed: int = 42, valid_pct: float = 0.1, t
 def build_music_blogs(folder: Path) -> Path:
     """The Mercury-parser JSON as a table: post_id, title, url, domain, date, text."""
     import json
+    import pandas as pd
     posts = json.loads((folder / "blog_content_en_sample.json").read_text(encoding="utf-8"))
     out = pd.DataFrame([{"post_id": i, "title": p.get("title"), "url": p.get("url"), "domain": p.get("domain"),
                          "date": p.get("date_published"), "text": p.get("content")} for i, p in enumerate(posts)])

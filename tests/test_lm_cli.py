@@ -1,0 +1,78 @@
+"""`contextlm train lm`, `generate`, `evaluate` and `data get` as a user runs them."""
+import json
+
+import pandas as pd
+import pytest
+
+from contextlm.cli import main
+
+TINY = ["--emb-sz", "8", "--n-hid", "8", "--n-layers", "1", "--epochs", "1", "--bs", "8", "--bptt", "10",
+        "--min-freq", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synthetic_csv):
+    out = tmp_path_factory.mktemp("cli") / "lm"
+    assert main(["train", "lm", "--data", str(synthetic_csv), "--features", "energy", "--out", str(out),
+                 "--compare", *TINY]) == 0
+    return out
+
+
+def test_train_compare_writes_both_folders_and_pictures(trained, synthetic_csv):
+    for folder in (trained, trained.parent / "lm-baseline"):
+        assert {"model.pth", "config.json", "history.csv", "loss.png"} <= {p.name for p in folder.iterdir()}
+    cfg = json.loads((trained / "config.json").read_text())
+    assert cfg["n_features"] == 1 and cfg["extra"]["metrics"]["valid"]["perplexity"] > 1
+    assert json.loads((trained.parent / "lm-baseline" / "config.json").read_text())["n_features"] == 0
+    assert cfg["train_data"]["path"] == str(synthetic_csv.resolve())
+
+
+def test_generate_prints_and_writes_samples(trained, tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    assert main(["generate", "--model", str(trained), "--energy", "0.9", "-n", "3", "--max-len", "8",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "# 3 samples at energy=0.9" in printed and f"wrote samples: {out}" in printed
+    df = pd.read_csv(out)
+    assert len(df) == 3 and (df.energy == 0.9).all()
+
+
+def test_evaluate_reports_perplexity_on_a_file(trained, synthetic_csv, capsys):
+    assert main(["evaluate", "--model", str(trained), str(synthetic_csv)]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["split"] == "all" and res["documents"] == 800 and res["perplexity"] > 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--model", "{m}", "--feature", "tempo=120"], "unknown feature 'tempo'"),
+    (["generate", "--model", "{m}", "--energy", "1.5"], "energy=1.5 is outside the valid range"),
+    (["generate", "--model", "{m}", "--feature", "energy"], "expected NAME=VALUE"),
+    (["generate", "--model", "{tmp}/none"], "no such model folder"),
+    (["evaluate", "--model", "{m}", "{tmp}/none.csv"], "none.csv: no such file"),
+])
+def test_bad_requests_fail_in_one_line(trained, tmp_path, capsys, argv, message):
+    argv = [a.format(m=trained, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_names_a_missing_feature_column(synthetic_csv, tmp_path, capsys):
+    assert main(["train", "lm", "--data", str(synthetic_csv), "--features", "loudness",
+                 "--out", str(tmp_path / "m"), *TINY]) == 2
+    assert "no column 'loudness'" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_data_get_copies_verifies_and_refuses(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.txt").write_text("walk walks walking walked\n")
+    (src / "test.txt").write_text("walk walked\n")
+    assert main(["data", "get", "verb-tense", "--from", str(src), "--cache", str(tmp_path / "c")]) == 2
+    assert "sha256 differs from the public original" in capsys.readouterr().err
+    assert main(["data", "get", "verb-tense", "--from", str(src), "--cache", str(tmp_path / "c"),
+                 "--no-verify", "--print-path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "c" / "verb-tense" / "train.txt")
+    assert main(["data", "get", "ptb", "--from", str(src), "--cache", str(tmp_path / "c")]) == 2
+    assert "no file 'ptb.train.txt'" in capsys.readouterr().err
