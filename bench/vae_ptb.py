@@ -37,7 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="models trained at once (1 thread each)")
     p.add_argument("--epochs", type=int, default=4, help="epochs the budget is divided into")
     p.add_argument("--emb", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=256, help="decoder LSTM size (the same for both models)")
+    p.add_argument("--enc-hidden", type=int, default=64,
+                   help="VAE encoder LSTM size per direction (small: the encoder's cost comes out of the VAE's budget)")
     p.add_argument("--latent", type=int, default=32)
     p.add_argument("--bs", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -69,7 +71,7 @@ def train_one(args: argparse.Namespace) -> None:
     dls = sentence_dataloaders(df, tokenizer="whitespace", max_len=args.max_len, bs=args.bs, seed=args.seed)
     is_vae = name == "vae"
     cbs = [GradientClip(5.0)] + ([KLAnnealing(args.schedule, n_cycles=args.n_cycles)] if is_vae else [])
-    config = dict(emb_sz=args.emb, enc_hidden=args.hidden, dec_hidden=args.hidden, latent_sz=args.latent,
+    config = dict(emb_sz=args.emb, enc_hidden=args.enc_hidden, dec_hidden=args.hidden, latent_sz=args.latent,
                   word_dropout=args.word_dropout if is_vae else 0.0, use_latent=is_vae)
     learn = vae_learner(dls, free_bits=args.free_bits if is_vae else 0.0, cbs=cbs, **config)
 
@@ -153,7 +155,7 @@ def report(args: argparse.Namespace, out: Path) -> str:
         "",
         f"Penn Treebank (Mikolov), `{Path(args.data).name}`: 42,068 / 3,370 / 3,761 sentences, 10k vocab "
         f"(whitespace tokens, `<unk>` as the unknown id, max {args.max_len} tokens). Same decoder for both "
-        f"(emb {args.emb}, LSTM {args.hidden}, 1 layer); VAE: biLSTM encoder, latent {args.latent}, z as "
+        f"(emb {args.emb}, LSTM {args.hidden}, 1 layer); VAE: biLSTM encoder ({args.enc_hidden} per direction), latent {args.latent}, z as "
         f"initial state and concatenated to every input, {args.schedule} KL annealing "
         f"({args.n_cycles} cycles, ratio 0.5, beta_max 1), free bits {args.free_bits}/dim, word dropout "
         f"{args.word_dropout}. Adam one-cycle lr {args.lr}, bs {args.bs}, gradient clip 5. "

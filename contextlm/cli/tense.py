@@ -106,8 +106,8 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register_model_commands(sub, groups) -> None:
-    from ..tense.settings import TrainSettings
-    d = TrainSettings()
+    from ..tense.settings import DEFAULT_CONFIG, TrainSettings
+    d, m = TrainSettings(), DEFAULT_CONFIG
     p = add_command(groups["train"], "cvae-tense", "train the character-level tense CVAE", [
         "contextlm train cvae-tense --out runs/cvae-tense",
         "contextlm train cvae-tense --train lab/train.txt --test lab/test.txt --epochs 20 --kl linear",
@@ -134,9 +134,9 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--tf-start", type=float, default=d.tf_start, help="teacher-forcing ratio at the start")
     p.add_argument("--tf-end", type=float, default=d.tf_end, help="teacher-forcing ratio reached after --tf-ratio")
     p.add_argument("--tf-ratio", type=float, default=d.tf_ratio, help="share of training over which it falls")
-    p.add_argument("--latent", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--emb", type=int, default=64)
+    p.add_argument("--latent", type=int, default=m["latent_sz"], help="size of z")
+    p.add_argument("--hidden", type=int, default=m["dec_hidden"], help="encoder and decoder LSTM size")
+    p.add_argument("--emb", type=int, default=m["emb_sz"], help="character embedding size")
     p.add_argument("--word-dropout", type=float, default=0.0)
     p.add_argument("--gaussian-n", type=int, default=100, help="prior samples for the final Gaussian score")
     p.add_argument("--seed", type=int, default=d.seed)

@@ -36,13 +36,11 @@ from ..modelio import save_model_folder
 from ..models.vae import SentenceVAE, VAEConfig
 from ..vae_learner import VAELearner, read_vae_folder
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
-from .settings import TrainSettings
+from .settings import DEFAULT_CONFIG, TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
 
 MODEL_KIND = "tense-cvae"
 PAIRINGS = ("same", "all")
-# Small on purpose: words are short, the alphabet has 26 letters, and training must fit minutes on 2 CPU cores.
-DEFAULT_CONFIG: dict[str, Any] = dict(emb_sz=64, enc_hidden=256, dec_hidden=256, latent_sz=32, label_emb_sz=8)
 
 
 def tense_condition() -> Condition:
