@@ -2,6 +2,7 @@
 
 Covers batching, the store's resume and zero-request reruns, the match report, and
 every failure a user meets (credentials, 401, 403, 429, 5xx, dropped connections)."""
+import logging
 import math
 
 import pandas as pd
@@ -303,3 +304,13 @@ def test_search_filters_are_loose_and_the_matcher_strict(api, sleeps):
     assert src.search_text(q) == 'track:"Paper Boat" artist:"Velvet Owls"'
     assert src.search_text(Query('Say "Hi"', None, "x")) == 'track:"Say Hi"'
     assert sum(api.calls.values()) == 0
+
+
+def test_debug_logging_never_shows_credentials_or_tokens(api, sleeps, store, caplog):
+    import base64
+    with caplog.at_level(logging.DEBUG, logger="spotipy"):
+        fetch_features(title_frame([3]), TITLES, store, make_source(api, sleeps))
+    basic = base64.b64encode(f"{api.client_id}:{api.client_secret}".encode()).decode()
+    assert "Basic <redacted>" in caplog.text and "Bearer <redacted>" in caplog.text  # the headers were logged ...
+    for secret in (api.client_secret, basic, "token-"):                              # ... without their values
+        assert secret not in caplog.text

@@ -8,6 +8,7 @@ errors back off and then stop, 401 refreshes the token once, and 403 on
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections import Counter
 from typing import Callable, Mapping, Sequence, TypeVar
@@ -31,8 +32,26 @@ FORBIDDEN_FEATURES = (
 _CREDENTIAL_ERRORS = {"invalid_client", "unauthorized_client", "invalid_request", "unsupported_grant_type"}
 
 T = TypeVar("T")
+
+
+class RedactCredentials(logging.Filter):
+    """spotipy's DEBUG lines print request headers: `Basic base64(id:secret)` on the token
+    request and `Bearer <token>` on every call. Whoever turns DEBUG on sees `<redacted>` instead."""
+    SECRET = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.SECRET.sub(r"\1 <redacted>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 # spotipy logs every HTTP error itself; the one-line SpotifyError says it better.
 logging.getLogger("spotipy").addHandler(logging.NullHandler())
+# A logger's filters see only its own records, so each spotipy module that logs headers gets one.
+for _name in ("spotipy.oauth2", "spotipy.client"):
+    logging.getLogger(_name).addFilter(RedactCredentials())
 
 
 def _quote(text: str) -> str:
