@@ -7,6 +7,7 @@ He et al. 2019: a VAE can beat its own LM baseline in NLL with KL and MI > 0.
 
     python bench/vae_ptb.py                                # 30 min per model, both at once on 2 cores
     python bench/vae_ptb.py --budget-min 12 --iw-sentences 1000
+    python bench/vae_ptb.py --eval-only --iw-samples 1000  # evaluate the saved models again
 
 Each model trains in its own process with one thread (the two run side by side on a
 2-core machine). The number of batches is fixed from a throughput measurement on the
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+TIE_NATS = 0.1  # IW-NLL differences below this (nats per sentence) are reported as a tie
 HOMOTOPIES = [("he was silent for a long moment", "it was my turn"),
               ("where can i find a book on machine learning", "how can i become a successful entrepreneur")]
 
@@ -41,41 +43,60 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--enc-hidden", type=int, default=64,
                    help="VAE encoder LSTM size per direction (small: the encoder's cost comes out of the VAE's budget)")
     p.add_argument("--latent", type=int, default=32)
-    p.add_argument("--bs", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--bs", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-len", type=int, default=60)
     p.add_argument("--word-dropout", type=float, default=0.0)
     p.add_argument("--schedule", default="cyclical")
     p.add_argument("--n-cycles", type=int, default=4)
-    p.add_argument("--free-bits", type=float, default=0.1)
-    p.add_argument("--iw-samples", type=int, default=50)
-    p.add_argument("--iw-sentences", type=int, default=1000, help="test sentences for IW-NLL (0: all)")
+    p.add_argument("--free-bits", type=float, default=0.12)
+    p.add_argument("--iw-samples", type=int, default=500, help="importance samples (He et al. 2019 use 500)")
+    p.add_argument("--iw-sentences", type=int, default=500, help="test sentences for IW-NLL (0: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per model")
+    p.add_argument("--eval-only", action="store_true",
+                   help="reload the models under --out and evaluate again (e.g. with more --iw-samples)")
     p.add_argument("--train-one", choices=["vae", "lm"], help=argparse.SUPPRESS)
     p.add_argument("--no-report", action="store_true", help="do not write BENCHMARKS.md")
     return p.parse_args(argv)
 
 
 def train_one(args: argparse.Namespace) -> None:
-    """Train and evaluate one model; writes `<out>/<name>/` (model folder) and `<out>/<name>.json`."""
+    """Train (or, with --eval-only, reload) and evaluate one model; writes `<out>/<name>/`
+    (model folder) and `<out>/<name>.json`."""
     import torch
     from fastai.callback.training import GradientClip
-    from contextlm.callbacks import KLAnnealing, vae_metrics
-    from contextlm.data.sentences import SentenceDL, read_ptb, sentence_dataloaders
-    from contextlm.vae_learner import vae_learner
+    from contextlm.callbacks import KLAnnealing
+    from contextlm.data.sentences import read_ptb, sentence_dataloaders
+    from contextlm.vae_learner import load_vae_learner, vae_learner
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     name, out = args.train_one, Path(args.out)
-    df = read_ptb(args.data)
-    dls = sentence_dataloaders(df, tokenizer="whitespace", max_len=args.max_len, bs=args.bs, seed=args.seed)
-    is_vae = name == "vae"
-    cbs = [GradientClip(5.0)] + ([KLAnnealing(args.schedule, n_cycles=args.n_cycles)] if is_vae else [])
-    config = dict(emb_sz=args.emb, enc_hidden=args.enc_hidden, dec_hidden=args.hidden, latent_sz=args.latent,
-                  word_dropout=args.word_dropout if is_vae else 0.0, use_latent=is_vae)
-    learn = vae_learner(dls, free_bits=args.free_bits if is_vae else 0.0, cbs=cbs, **config)
+    dls = sentence_dataloaders(read_ptb(args.data), tokenizer="whitespace", max_len=args.max_len, bs=args.bs,
+                               seed=args.seed)
+    if args.eval_only:
+        learn = load_vae_learner(out / name, dls=dls)
+        if learn.vocab.itos != dls.vocab.itos:
+            sys.exit(f"{out / name}: its vocab differs from the one built from {args.data}")
+        result = json.loads((out / f"{name}.json").read_text())
+    else:
+        is_vae = name == "vae"
+        cbs = [GradientClip(5.0)] + ([KLAnnealing(args.schedule, n_cycles=args.n_cycles)] if is_vae else [])
+        config = dict(emb_sz=args.emb, enc_hidden=args.enc_hidden, dec_hidden=args.hidden, latent_sz=args.latent,
+                      word_dropout=args.word_dropout if is_vae else 0.0, use_latent=is_vae)
+        learn = vae_learner(dls, free_bits=args.free_bits if is_vae else 0.0, cbs=cbs, **config)
+        result = fit_in_budget(args, learn, dls, name)
+        learn.save_model(out / name, extra={"benchmark": "vae_ptb"})
+    result.update(evaluate(args, learn, dls))
+    result.setdefault("iw_by_k", {})[str(args.iw_samples)] = result["iw_subset"]["iw_nll"]  # kept across --eval-only
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result), flush=True)
 
-    # throughput on a few batches -> number of batches that fit the budget
+
+def fit_in_budget(args: argparse.Namespace, learn, dls, name: str) -> dict:
+    """fit_one_cycle for as many batches as a throughput probe says fit `--budget-min`."""
+    import torch
     opt = torch.optim.Adam(learn.model.parameters(), 1e-4)
     it, n_probe, start = iter(dls.train), 16, None
     for i in range(n_probe + 2):
@@ -86,10 +107,9 @@ def train_one(args: argparse.Namespace) -> None:
         opt.zero_grad(), loss.backward(), opt.step()
     spb = (time.time() - start) / n_probe
     del opt
-    n_valid = len(dls.valid)
     total_batches = int(args.budget_min * 60 / spb)
     # validation each epoch costs about a third of a training batch per batch
-    total_batches = max(args.epochs, total_batches - args.epochs * n_valid // 3)
+    total_batches = max(args.epochs, total_batches - args.epochs * len(dls.valid) // 3)
     epoch_size = max(args.bs, total_batches * args.bs // args.epochs)
     dls.train.epoch_size, dls.train.n = epoch_size, min(epoch_size, len(dls.train.dataset))
     print(f"{name}: {spb:.3f} s/batch -> {args.epochs} epochs of {len(dls.train)} batches", flush=True)
@@ -97,17 +117,24 @@ def train_one(args: argparse.Namespace) -> None:
     t0 = time.time()
     with learn.no_bar():
         learn.fit_one_cycle(args.epochs, args.lr)
-    train_s = time.time() - t0
-    learn.save_model(out / name, extra={"benchmark": "vae_ptb"})
+    return dict(name=name, train_args={k: v for k, v in vars(args).items() if k not in ("train_one", "eval_only")},
+                train_command=command_line(), train_s=time.time() - t0, s_per_batch=spb, epochs=args.epochs,
+                epoch_batches=len(dls.train), train_sentences_seen=args.epochs * dls.train.n,
+                valid_history=[list(map(float, v)) for v in learn.recorder.values],
+                metric_names=list(learn.recorder.metric_names))
 
-    # test: all sentences for recon/KL/ELBO/AU/MI; IW-NLL on a seeded subset
+
+def evaluate(args: argparse.Namespace, learn, dls) -> dict:
+    """Test figures: all sentences for recon/KL/ELBO/AU/MI; IW-NLL (k samples) on a seeded subset."""
+    import random
+    from contextlm.callbacks import vae_metrics
+    from contextlm.data.sentences import SentenceDL
     learn.metrics = vae_metrics(0)
     with learn.no_bar():
         full = dict(zip(["loss", "recon", "kl", "neg_elbo", "elbo_ppl", "au", "mi"],
                         map(float, learn.validate(dl=dls.test))))
     test_items = dls.test.dataset
     if args.iw_sentences and args.iw_sentences < len(test_items):
-        import random
         test_items = random.Random(args.seed).sample(list(test_items), args.iw_sentences)
     iw_dl = SentenceDL(test_items, pad_id=dls.vocab.pad_id, bs=args.bs, shuffle=False)
     learn.metrics = vae_metrics(args.iw_samples)
@@ -115,13 +142,8 @@ def train_one(args: argparse.Namespace) -> None:
     with learn.no_bar():
         sub = dict(zip(["loss", "recon", "kl", "neg_elbo", "elbo_ppl", "iw_nll", "iw_ppl", "au", "mi"],
                        map(float, learn.validate(dl=iw_dl))))
-    result = dict(name=name, train_s=train_s, s_per_batch=spb, epochs=args.epochs, epoch_batches=len(dls.train),
-                  train_sentences_seen=args.epochs * dls.train.n, full_test=full, iw_subset=sub,
-                  iw_subset_n=len(test_items), iw_s=time.time() - t1, n_test=len(dls.test.dataset),
-                  valid_history=[list(map(float, v)) for v in learn.recorder.values],
-                  metric_names=list(learn.recorder.metric_names))
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result), flush=True)
+    return dict(full_test=full, iw_subset=sub, iw_samples=args.iw_samples, iw_subset_n=len(test_items),
+                iw_s=time.time() - t1, n_test=len(dls.test.dataset))
 
 
 def run_all(args: argparse.Namespace, argv: list[str]) -> None:
@@ -143,11 +165,17 @@ def fmt(v, nd=2):
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
+def command_line() -> str:
+    return " ".join(["python bench/vae_ptb.py"] + [a for a in sys.argv[1:] if a not in ("--train-one", "vae", "lm")])
+
+
 def report(args: argparse.Namespace, out: Path) -> str:
     from bench._report import write_section
     from contextlm.vae_learner import load_vae_learner
 
     res = {n: json.loads((out / f"{n}.json").read_text()) for n in ("vae", "lm")}
+    k = res["vae"]["iw_samples"]
+    args = argparse.Namespace(**{**vars(args), **res["vae"].get("train_args", {})})  # describe the training run
     learn = load_vae_learner(out / "vae")
     vocab = learn.vocab
     lines = [
@@ -160,11 +188,11 @@ def report(args: argparse.Namespace, out: Path) -> str:
         f"({args.n_cycles} cycles, ratio 0.5, beta_max 1), free bits {args.free_bits}/dim, word dropout "
         f"{args.word_dropout}. Adam one-cycle lr {args.lr}, bs {args.bs}, gradient clip 5. "
         f"Budget: {args.budget_min:g} min of training per model, both models side by side, one thread each; "
-        f"the number of batches is fixed from a throughput probe at the start, so the real time (in the "
-        f"table) drifts with the machine's load.",
+        f"the number of batches is fixed from a throughput probe at the start (at most {args.epochs} passes over "
+        f"the training set), so the real time (in the table) drifts with the machine's load.",
         "",
         "| model | train time | sentences seen | test recon NLL | KL | -ELBO | ELBO ppl | AU | MI | "
-        f"IW-NLL (k={args.iw_samples}) | IW ppl | -ELBO on IW subset |",
+        f"IW-NLL (k={k}) | IW ppl | -ELBO on IW subset |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, label in (("vae", "VAE"), ("lm", "LSTM-LM")):
@@ -173,6 +201,10 @@ def report(args: argparse.Namespace, out: Path) -> str:
                      f"{fmt(f['kl'])} | {fmt(f['neg_elbo'])} | {fmt(f['elbo_ppl'], 1)} | {int(f['au'])} | "
                      f"{fmt(f['mi'])} | {fmt(s['iw_nll'])} | {fmt(s['iw_ppl'], 1)} | {fmt(s['neg_elbo'])} |")
     v, l = res["vae"]["iw_subset"], res["lm"]["iw_subset"]
+    diff = v["iw_nll"] - l["iw_nll"]
+    verdict = ("below the baseline" if diff <= -TIE_NATS else "above the baseline" if diff >= TIE_NATS else
+               f"a tie: the difference is under {TIE_NATS} nat per sentence")
+    by_k = ", ".join(f"k={k}: {x:.3f}" for k, x in sorted(res["vae"].get("iw_by_k", {}).items(), key=lambda kv: int(kv[0])))
     lines += [
         "",
         f"Recon/KL/-ELBO/AU/MI on all {res['vae']['n_test']:,} test sentences; IW-NLL on "
@@ -180,8 +212,8 @@ def report(args: argparse.Namespace, out: Path) -> str:
         f"Per sentence, nats; perplexities per target token with `<eos>`. MI: He et al. 2019's estimator "
         f"(aggregate posterior from each test batch, so at most log(bs) = {math.log(args.bs):.2f}).",
         "",
-        f"**Against the targets:** IW-NLL VAE {fmt(v['iw_nll'])} vs LM {fmt(l['iw_nll'])} "
-        f"({'at or below' if v['iw_nll'] <= l['iw_nll'] else 'above'} the baseline); KL {fmt(res['vae']['full_test']['kl'])} "
+        f"**Against the targets:** IW-NLL VAE {v['iw_nll']:.3f} vs LM {l['iw_nll']:.3f} ({diff:+.3f}; {verdict}; "
+        f"VAE estimates {by_k} — more samples tighten the bound); KL {fmt(res['vae']['full_test']['kl'])} "
         f"(target >= 3); active units {int(res['vae']['full_test']['au'])} (target >= 5). Anchor timbmg/Sentence-VAE "
         f"(GPU, 10 epochs): recon 103.97, KL 7.27.",
         "",
@@ -198,8 +230,10 @@ def report(args: argparse.Namespace, out: Path) -> str:
         lines.append("")
     lines.append("Samples from the prior (greedy): " + " / ".join(f"`{s}`" for s in learn.sample(5, method="greedy")))
     md = "\n".join(lines)
-    cmd = "python bench/vae_ptb.py " + " ".join(a for a in sys.argv[1:] if not a.startswith("--train-one"))
-    write_section("vae_ptb", md, command=cmd.strip())
+    cmd = res["vae"].get("train_command", command_line())
+    if cmd != command_line():  # evaluated again with --eval-only
+        cmd = f"{cmd}` then `{command_line()}"
+    write_section("vae_ptb", md, command=cmd)
     print(md)
     return md
 
