@@ -41,7 +41,7 @@ bench-wordcloud: $(STAMP)
 bench-vae: $(STAMP)
 	$(PY) bench/vae_ptb.py --data $(SHARED)/ptb
 bench-tense: $(STAMP)
-	$(PY) bench/tense.py --data-dir $(SHARED)/verb_tense
+	$(PY) bench/tense.py --data-dir $(SHARED)/verb_tense --jobs 2
 
 clean:
 	rm -rf $(VENV) runs
