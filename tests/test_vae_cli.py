@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 SENTS = ["the cat sat on the mat", "a dog ran in the park", "i love this song", "it was my turn",
          "he was silent for a long moment", "where is the book", "music makes me happy", "we danced all night"]
-TINY = ["--emb-sz", "16", "--hidden", "16", "--latent", "4", "--epochs", "2", "--bs", "4"]
+TINY = ["--emb-sz", "16", "--hidden", "16", "--enc-hidden", "8", "--latent", "4", "--epochs", "2", "--bs", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def test_train_writes_model_history_and_plots(trained):
     cfg = json.loads((trained / "config.json").read_text())
     assert cfg["kind"] == "sentence-vae" and cfg["condition"]["names"] == ["energy"]
     assert cfg["model"]["cond_sz"] == 1 and cfg["training"]["kl_annealing"]["schedule"] == "cyclical"
+    assert cfg["model"]["enc_hidden"] == 8 and cfg["model"]["dec_hidden"] == 16  # --enc-hidden, --hidden
     epochs = json.loads((trained / "metrics.json").read_text())
     assert len(epochs) == 2 and {"recon", "kl", "iw_nll", "au", "mi"} <= set(epochs[0])
     assert (trained / "training_curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -36,7 +36,9 @@ def register(sub, groups) -> None:
     tok.add_argument("--scaling", choices=["minmax", "standard", "none"], default="minmax")
     m = p.add_argument_group("model")
     m.add_argument("--emb-sz", type=int, default=256)
-    m.add_argument("--hidden", type=int, default=256, help="encoder and decoder LSTM size")
+    m.add_argument("--hidden", type=int, default=256, help="decoder LSTM size (and the encoder's, unless --enc-hidden)")
+    m.add_argument("--enc-hidden", type=int, help="encoder LSTM size per direction; a small one (64) leaves more "
+                                                  "of a fixed budget to the decoder (bench/vae_ptb.py)")
     m.add_argument("--latent", type=int, default=32)
     m.add_argument("--layers", type=int, default=1)
     m.add_argument("--word-dropout", type=float, default=0.0, help="decoder inputs -> <unk> with this probability")
@@ -172,7 +174,7 @@ def _train(args) -> int:
     if args.teacher_forcing is not None:
         cbs.append(TeacherForcing(1.0, args.teacher_forcing))
     learn = vae_learner(dls, free_bits=args.free_bits, iw_samples=args.iw_samples, cbs=cbs,
-                        emb_sz=args.emb_sz, enc_hidden=args.hidden, dec_hidden=args.hidden, latent_sz=args.latent,
+                        emb_sz=args.emb_sz, enc_hidden=args.enc_hidden or args.hidden, dec_hidden=args.hidden, latent_sz=args.latent,
                         n_layers=args.layers, word_dropout=args.word_dropout, emb_dropout=args.emb_dropout,
                         z_init=not args.no_z_init, z_concat=not args.no_z_concat, use_latent=not args.lm_baseline)
     print(f"{sum(len(f) for f in dls.frames.values()):,} sentences ({', '.join(f'{k} {len(v):,}' for k, v in dls.frames.items())}), "
