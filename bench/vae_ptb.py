@@ -142,7 +142,7 @@ def evaluate(args: argparse.Namespace, learn, dls) -> dict:
     with learn.no_bar():
         sub = dict(zip(["loss", "recon", "kl", "neg_elbo", "elbo_ppl", "iw_nll", "iw_ppl", "au", "mi"],
                        map(float, learn.validate(dl=iw_dl))))
-    return dict(full_test=full, iw_subset=sub, iw_samples=args.iw_samples, iw_subset_n=len(test_items),
+    return dict(full_test=full, iw_subset=sub, iw_samples=args.iw_samples, eval_bs=args.bs, iw_subset_n=len(test_items),
                 iw_s=time.time() - t1, n_test=len(dls.test.dataset))
 
 
@@ -166,7 +166,12 @@ def fmt(v, nd=2):
 
 
 def command_line() -> str:
-    return " ".join(["python bench/vae_ptb.py"] + [a for a in sys.argv[1:] if a not in ("--train-one", "vae", "lm")])
+    """The command as the user typed it (a training subprocess drops the `--train-one NAME` it was given)."""
+    argv = sys.argv[1:]
+    if "--train-one" in argv:
+        i = argv.index("--train-one")
+        argv = argv[:i] + argv[i + 2:]
+    return " ".join(["python bench/vae_ptb.py", *argv])
 
 
 def report(args: argparse.Namespace, out: Path) -> str:
@@ -187,7 +192,7 @@ def report(args: argparse.Namespace, out: Path) -> str:
         f"initial state and concatenated to every input, {args.schedule} KL annealing "
         f"({args.n_cycles} cycles, ratio 0.5, beta_max 1), free bits {args.free_bits}/dim, word dropout "
         f"{args.word_dropout}. Adam one-cycle lr {args.lr}, bs {args.bs}, gradient clip 5. "
-        f"Budget: {args.budget_min:g} min of training per model, both models side by side, one thread each; "
+        f"Budget: {args.budget_min:g} min of training per model, both models side by side, {args.threads} thread(s) each; "
         f"the number of batches is fixed from a throughput probe at the start (at most {args.epochs} passes over "
         f"the training set), so the real time (in the table) drifts with the machine's load.",
         "",
@@ -210,7 +215,7 @@ def report(args: argparse.Namespace, out: Path) -> str:
         f"Recon/KL/-ELBO/AU/MI on all {res['vae']['n_test']:,} test sentences; IW-NLL on "
         f"{res['vae']['iw_subset_n']:,} of them (seeded subset; for the LM it is the exact NLL). "
         f"Per sentence, nats; perplexities per target token with `<eos>`. MI: He et al. 2019's estimator "
-        f"(aggregate posterior from each test batch, so at most log(bs) = {math.log(args.bs):.2f}).",
+        f"(aggregate posterior from each test batch, so at most log(bs) = {math.log(res['vae'].get('eval_bs', args.bs)):.2f}).",
         "",
         f"**Against the targets:** IW-NLL VAE {v['iw_nll']:.3f} vs LM {l['iw_nll']:.3f} ({diff:+.3f}; {verdict}; "
         f"VAE estimates {by_k} — more samples tighten the bound); KL {fmt(res['vae']['full_test']['kl'])} "

@@ -22,7 +22,7 @@ callbacks. This module adds what tenses need:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from fastai.data.core import DataLoaders
@@ -38,6 +38,9 @@ from ..vae_learner import VAELearner, read_vae_folder
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
 from .settings import DEFAULT_CONFIG, TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_KIND = "tense-cvae"
 PAIRINGS = ("same", "all")
