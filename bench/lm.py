@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._report import write_section  # noqa: E402
 from contextlm.data.corpus import load_corpus  # noqa: E402
 from contextlm.data.datasets import get_dataset  # noqa: E402
-from contextlm.data.loaders import lm_dataloaders  # noqa: E402
+from contextlm.lm.data import lm_dataloaders  # noqa: E402
 from contextlm.features.schema import AUDIO_FEATURES  # noqa: E402
-from contextlm.learner import context_language_model_learner, evaluate_perplexity  # noqa: E402
+from contextlm.lm.learner import context_language_model_learner, evaluate_perplexity  # noqa: E402
 
 
 def train_and_test(corpus_path, features, args):
@@ -54,7 +54,7 @@ def throughput(corpus_path, args, n_batches=12, repeats=3):
     same batches, interleaved (A B A B ...) so machine noise hits both alike."""
     from fastai.basics import set_seed
     from fastai.text.all import AWD_LSTM, CrossEntropyLossFlat, awd_lstm_lm_config, get_language_model
-    from contextlm.models.awd import context_language_model
+    from contextlm.lm.model import context_language_model
     corpus = load_corpus(corpus_path, "text", ["energy"], split_col="split")
     dls = lm_dataloaders(corpus, bs=args.bs, seq_len=args.bptt, min_freq=2)
     config = {**awd_lstm_lm_config, "emb_sz": args.tp_emb_sz, "n_hid": args.tp_n_hid, "n_layers": args.tp_n_layers}
@@ -147,8 +147,8 @@ def main():
     print(f"throughput: ours {ours_tps:.0f} tok/s, fastai {theirs_tps:.0f} tok/s", flush=True)
 
     from contextlm.data.tokens import Vocab
-    from contextlm.learner import TrainedLM
-    from contextlm.models.awd import context_language_model
+    from contextlm.lm.learner import TrainedLM
+    from contextlm.lm.model import context_language_model
     vocab_itos = lm.vocab.itos
     big = context_language_model(len(vocab_itos), lm.model.n_features,
                                  dict(emb_sz=args.tp_emb_sz, n_hid=args.tp_n_hid, n_layers=args.tp_n_layers))

@@ -66,9 +66,9 @@ def train_one(args: argparse.Namespace) -> None:
     (model folder) and `<out>/<name>.json`."""
     import torch
     from fastai.callback.training import GradientClip
-    from contextlm.callbacks import KLAnnealing
-    from contextlm.data.sentences import read_ptb, sentence_dataloaders
-    from contextlm.vae_learner import load_vae_learner, vae_learner
+    from contextlm.vae.callbacks import KLAnnealing
+    from contextlm.vae.data import read_ptb, sentence_dataloaders
+    from contextlm.vae.learner import load_vae_learner, vae_learner
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -85,7 +85,7 @@ def train_one(args: argparse.Namespace) -> None:
         cbs = [GradientClip(5.0)] + ([KLAnnealing(args.schedule, n_cycles=args.n_cycles)] if is_vae else [])
         config = dict(emb_sz=args.emb, enc_hidden=args.enc_hidden, dec_hidden=args.hidden, latent_sz=args.latent,
                       word_dropout=args.word_dropout if is_vae else 0.0, use_latent=is_vae)
-        learn = vae_learner(dls, free_bits=args.free_bits if is_vae else 0.0, cbs=cbs, **config)
+        learn = vae_learner(dls, config, free_bits=args.free_bits if is_vae else 0.0, cbs=cbs)
         result = fit_in_budget(args, learn, dls, name)
         learn.save_model(out / name, extra={"benchmark": "vae_ptb"})
     result.update(evaluate(args, learn, dls))
@@ -95,18 +95,22 @@ def train_one(args: argparse.Namespace) -> None:
 
 
 def fit_in_budget(args: argparse.Namespace, learn, dls, name: str) -> dict:
-    """fit_one_cycle for as many batches as a throughput probe says fit `--budget-min`."""
+    """fit_one_cycle for as many batches as a throughput probe says fit `--budget-min`. The probe
+    trains a copy of the model, so the benchmarked model starts from its initial weights."""
+    import copy
     import torch
-    opt = torch.optim.Adam(learn.model.parameters(), 1e-4)
+    from contextlm.vae.objectives import vae_loss
+    probe = copy.deepcopy(learn.model).train()
+    opt = torch.optim.Adam(probe.parameters(), 1e-4)
     it, n_probe, start = iter(dls.train), 16, None
     for i in range(n_probe + 2):
         if i == 2:
             start = time.time()
         b = next(it)
-        loss = learn.loss_func(learn.model(*b[:-1]), b[-1])
+        loss = vae_loss(probe(*b[:-1]), b[-1], learn.vocab.pad_id)[0]
         opt.zero_grad(), loss.backward(), opt.step()
     spb = (time.time() - start) / n_probe
-    del opt
+    del opt, probe
     total_batches = int(args.budget_min * 60 / spb)
     # validation each epoch costs about a third of a training batch per batch
     total_batches = max(args.epochs, total_batches - args.epochs * len(dls.valid) // 3)
@@ -127,8 +131,8 @@ def fit_in_budget(args: argparse.Namespace, learn, dls, name: str) -> dict:
 def evaluate(args: argparse.Namespace, learn, dls) -> dict:
     """Test figures: all sentences for recon/KL/ELBO/AU/MI; IW-NLL (k samples) on a seeded subset."""
     import random
-    from contextlm.callbacks import vae_metrics
-    from contextlm.data.sentences import SentenceDL
+    from contextlm.vae.callbacks import vae_metrics
+    from contextlm.vae.data import SentenceDL
     learn.metrics = vae_metrics(0)
     with learn.no_bar():
         full = dict(zip(["loss", "recon", "kl", "neg_elbo", "elbo_ppl", "au", "mi"],
@@ -176,7 +180,7 @@ def command_line() -> str:
 
 def report(args: argparse.Namespace, out: Path) -> str:
     from bench._report import write_section
-    from contextlm.vae_learner import load_vae_learner
+    from contextlm.vae.learner import load_vae_learner
 
     res = {n: json.loads((out / f"{n}.json").read_text()) for n in ("vae", "lm")}
     k = res["vae"]["iw_samples"]

@@ -56,8 +56,8 @@ def default_size_speed(small_lm, n_words: int, seed: int, batch_size: int) -> tu
     the weights, but untrained texts run to max_len rather than ending like titles)."""
     from contextlm.analysis.sampling import sample_words
     from contextlm.analysis.counts import words
-    from contextlm.learner import TrainedLM
-    from contextlm.models.awd import DEFAULT_LM_CONFIG, context_language_model
+    from contextlm.lm.learner import TrainedLM
+    from contextlm.lm.model import DEFAULT_LM_CONFIG, context_language_model
     model = context_language_model(len(small_lm.vocab), len(small_lm.feature_names), dict(DEFAULT_LM_CONFIG)).eval()
     big = TrainedLM(model, small_lm.vocab, small_lm.feature_names, small_lm.scaler, small_lm.feature_stats,
                     dict(DEFAULT_LM_CONFIG))
@@ -99,7 +99,7 @@ def main() -> None:
 
     from contextlm.analysis.pipeline import corpus_wordcloud, model_wordcloud, training_texts
     from contextlm.analysis.regressor import FeatureRegressor
-    from contextlm.learner import load_lm
+    from contextlm.lm.learner import load_lm
 
     lm, base = load_lm(lm_dir), load_lm(base_dir)
     texts, y, _ = training_texts(lm.train_data, "energy")

@@ -20,8 +20,8 @@ def tiny_lm_dir(tmp_path_factory, synthetic_csv):
     """A tiny energy+valence-conditioned model folder, trained for one epoch (seconds)."""
     from fastai.basics import set_seed
     from contextlm.data.corpus import load_corpus
-    from contextlm.data.loaders import lm_dataloaders
-    from contextlm.learner import context_language_model_learner
+    from contextlm.lm.data import lm_dataloaders
+    from contextlm.lm.learner import context_language_model_learner
     set_seed(0)
     corpus = load_corpus(synthetic_csv, feature_cols=["energy", "valence"])
     dls = lm_dataloaders(corpus, bs=32, seq_len=30, min_freq=1)

@@ -6,12 +6,12 @@ import pytest
 import torch
 from fastai.callback.core import Callback
 
-from contextlm.callbacks import (KLAnnealing, ScheduleError, TeacherForcing, check_schedule, kl_beta,
+from contextlm.vae.callbacks import (KLAnnealing, ScheduleError, TeacherForcing, check_schedule, kl_beta,
                                  vae_metrics)
-from contextlm.data.sentences import sentence_dataloaders
+from contextlm.vae.data import sentence_dataloaders
 from contextlm.errors import ContextLMError
-from contextlm.models.vae import active_units, mutual_information
-from contextlm.vae_learner import vae_learner
+from contextlm.vae.objectives import active_units, mutual_information
+from contextlm.vae.learner import vae_learner
 
 torch.set_num_threads(1)  # tiny models: extra threads only contend on a shared CPU
 
@@ -24,9 +24,9 @@ def tiny_dls(n_rep=2, bs=4):
     return sentence_dataloaders(df, tokenizer="whitespace", bs=bs, seed=0)
 
 
-def tiny_learner(dls, **kw):
+def tiny_learner(dls, config=None, **kw):
     torch.manual_seed(0)
-    return vae_learner(dls, emb_sz=16, enc_hidden=16, dec_hidden=16, latent_sz=4, **kw)
+    return vae_learner(dls, dict(emb_sz=16, enc_hidden=16, dec_hidden=16, latent_sz=4, **(config or {})), **kw)
 
 
 @pytest.mark.parametrize("pct, beta", [(0.0, 0.0), (0.25, 0.5), (0.5, 1.0), (0.9, 1.0), (1.0, 1.0)])
@@ -114,7 +114,7 @@ def test_recorded_metrics_are_consistent():
 
 def test_lm_baseline_metrics_exact():
     """The LM has no latent: KL 0, and its IW-NLL is the exact NLL = recon."""
-    learn = tiny_learner(tiny_dls(), iw_samples=3, use_latent=False)
+    learn = tiny_learner(tiny_dls(), dict(use_latent=False), iw_samples=3)
     res = dict(zip(["loss", "recon", "kl", "neg_elbo", "elbo_ppl", "iw_nll", "iw_ppl", "au", "mi"],
                    learn.validate()))
     assert res["kl"] == 0 and res["au"] == 0 and res["mi"] == 0

@@ -6,9 +6,9 @@ import pytest
 from fastai.basics import set_seed
 
 from contextlm.data.corpus import load_corpus
-from contextlm.data.loaders import lm_dataloaders
+from contextlm.lm.data import lm_dataloaders
 from contextlm.data.synthetic import HIGH_ENERGY_WORDS
-from contextlm.learner import context_language_model_learner, evaluate_perplexity
+from contextlm.lm.learner import context_language_model_learner, evaluate_perplexity
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from fastai.text.models.awdlstm import AWD_LSTM
 from fastai.text.models.core import get_language_model
 
 from contextlm.errors import ContextLMError, ModelFolderError
-from contextlm.generate import filter_logits
-from contextlm.learner import load_lm
-from contextlm.models.awd import context_language_model
+from contextlm.lm.sampling import filter_logits
+from contextlm.lm.learner import load_lm
+from contextlm.lm.model import context_language_model
 
 CFG = dict(emb_sz=16, n_hid=24, n_layers=2, pad_token=1, bidir=False, output_p=0.1, hidden_p=0.15, input_p=0.25,
            embed_p=0.02, weight_p=0.2, tie_weights=True, out_bias=True)
@@ -72,8 +72,8 @@ def test_save_load_gives_identical_logits(tiny_lm_dir):
 
 def test_learner_save_folder_round_trip_matches_the_trained_model(tmp_path, synthetic_csv):
     from contextlm.data.corpus import load_corpus
-    from contextlm.data.loaders import lm_dataloaders
-    from contextlm.learner import context_language_model_learner
+    from contextlm.lm.data import lm_dataloaders
+    from contextlm.lm.learner import context_language_model_learner
     dls = lm_dataloaders(load_corpus(synthetic_csv, feature_cols=["energy"]), bs=8, seq_len=10, min_freq=1)
     learn = context_language_model_learner(dls, config=dict(emb_sz=8, n_hid=8, n_layers=1))
     x, f, _ = dls.one_batch()
@@ -135,7 +135,7 @@ def test_generation_is_batched_seeded_and_validates_features(tiny_lm_dir):
     assert not any("xxunk" in t or "xxpad" in t or "xxbos" in t or "xxfake" in t for t in toks)
     with pytest.raises(ContextLMError, match=r"unknown feature 'tempo' \(this model knows: energy, valence\)"):
         lm.generate(1, {"tempo": 120})
-    with pytest.raises(ContextLMError, match=r"energy=1.5 is outside the valid range \[0, 1\]"):
+    with pytest.raises(ContextLMError, match=r"energy=1.5 is impossible: energy lies in \[0, 1\]"):
         lm.generate(1, {"energy": 1.5})
 
 
@@ -170,8 +170,8 @@ def test_top_k_and_top_p_filter_logits():
 
 def test_a_corpus_without_features_trains_the_plain_awd_lstm(tmp_path, synthetic_csv):
     from contextlm.data.corpus import load_corpus
-    from contextlm.data.loaders import lm_dataloaders
-    from contextlm.learner import context_language_model_learner, evaluate_perplexity
+    from contextlm.lm.data import lm_dataloaders
+    from contextlm.lm.learner import context_language_model_learner, evaluate_perplexity
     corpus = load_corpus(synthetic_csv)
     dls = lm_dataloaders(corpus, bs=8, seq_len=10, min_freq=1)
     assert dls.one_batch()[1].shape[-1] == 0
@@ -201,7 +201,7 @@ def test_padding_and_vocab_fillers_are_never_sampled():
 
 def test_keep_rows_slices_the_carried_state():
     """Rows kept after a few steps continue exactly as if they had run alone."""
-    from contextlm.generate import keep_rows
+    from contextlm.lm.sampling import keep_rows
     set_seed(3)
     model = context_language_model(50, 2, CFG).eval()
     x, f = torch.randint(0, 50, (4, 6)), torch.randn(4, 6, 2)
@@ -218,7 +218,7 @@ def test_keep_rows_slices_the_carried_state():
 def test_dropping_finished_rows_changes_no_sample():
     """Greedy decoding (top_k=1) is deterministic, so a batch that sheds finished rows must
     give exactly what the full batch gives (here half the rows stop at once)."""
-    from contextlm.generate import sample_ids
+    from contextlm.lm.sampling import sample_ids
     set_seed(3)
     model = context_language_model(50, 1, CFG)
     feats = torch.linspace(-3, 3, 8).unsqueeze(1)

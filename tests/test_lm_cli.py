@@ -45,7 +45,7 @@ def test_evaluate_reports_perplexity_on_a_file(trained, synthetic_csv, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["generate", "--model", "{m}", "--feature", "tempo=120"], "unknown feature 'tempo'"),
-    (["generate", "--model", "{m}", "--energy", "1.5"], "energy=1.5 is outside the valid range"),
+    (["generate", "--model", "{m}", "--energy", "1.5"], "energy=1.5 is impossible: energy lies in [0, 1]"),
     (["generate", "--model", "{m}", "--feature", "energy"], "expected NAME=VALUE"),
     (["generate", "--model", "{tmp}/none"], "no such model folder"),
     (["evaluate", "--model", "{m}", "{tmp}/none.csv"], "none.csv: no such file"),

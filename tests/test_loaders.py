@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from contextlm.data.loaders import ContextLanguageModelLoader
+from contextlm.lm.data import ContextLanguageModelLoader
 
 
 def _docs(n_docs=40, seed=0, max_len=15):

@@ -1,5 +1,5 @@
 """nbs/01_energy_lm.ipynb runs top to bottom (tiny settings) and saves a loadable model."""
-from contextlm.learner import load_lm
+from contextlm.lm.learner import load_lm
 from tests.notebooks import run_notebook
 
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from fastai.callback.core import Callback
 
-from contextlm.callbacks import kl_beta
+from contextlm.vae.callbacks import kl_beta
 from contextlm.cli import main
 from contextlm.errors import ContextLMError, ModelFolderError
-from contextlm.models.vae import SentenceVAE
+from contextlm.vae.model import SentenceVAE
 from contextlm.tense.data import TENSES, TensePair, read_test_pairs, read_verb_lines
-from contextlm.tense.model import (MODEL_KIND, TenseCVAE, TrainSettings, load_tense_learner,
+from contextlm.tense.model import (MODEL_KIND, TrainSettings, load_tense_learner,
                                    tense_dataloaders, tense_learner, train_tense_cvae, training_pairs)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -84,8 +84,8 @@ def test_dataloaders_reject_words_outside_the_alphabet(lines):
 def test_forward_decodes_the_target_word(lines, pairs):
     torch.manual_seed(0)
     dls = tense_dataloaders(lines, pairs, bs=8)
-    model = tense_learner(dls, **TINY_MODEL).model
-    assert isinstance(model, TenseCVAE) and isinstance(model, SentenceVAE)
+    model = tense_learner(dls, TINY_MODEL).model
+    assert type(model) is SentenceVAE and model.config.n_labels == len(TENSES) and model.config.latent_sz == 8
     src, src_len, src_t, tgt, tgt_t, targets = dls.valid.one_batch()
     model.eval()
     logits, mu, logvar = model(src, src_len, src_t, tgt, tgt_t)
@@ -151,7 +151,7 @@ def test_kl_annealing_and_teacher_forcing_schedules_drive_training(one_thread, l
     class Spy(Callback):
         def before_batch(self):  # runs after KLAnnealing / TeacherForcing (order -5) set this batch's values
             if self.training:
-                seen.append((self.learn.pct_train, self.learn.loss_func.beta, self.learn.model.teacher_forcing))
+                seen.append((self.learn.pct_train, self.learn.kl_weight, self.learn.model.teacher_forcing))
 
     s = TrainSettings(epochs=2, bs=32, kl_schedule="cyclical", n_cycles=2, kl_ratio=0.5, beta_max=0.5,
                       tf_start=1.0, tf_end=0.4, model=TINY_MODEL)

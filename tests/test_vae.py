@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from contextlm.data.sentences import (CHAR_SPECIALS, SentenceVocab, pad_batch, read_ptb,
-                                      sentence_dataloaders)
+from contextlm.data.tokens import CHAR_SPECIALS, Vocab
+from contextlm.vae.data import pad_batch, read_ptb, sentence_dataloaders
 from contextlm.errors import ContextLMError, CorpusError, DatasetError, ModelFolderError
-from contextlm.models.vae import (SentenceVAE, VAEConfig, VAEConfigError, VAELoss, gaussian_log_density, iw_nll,
-                                  kl_divergence, sequence_nll)
-from contextlm.vae_learner import load_vae_learner, slerp, vae_learner
+from contextlm.vae.config import VAEConfig, VAEConfigError
+from contextlm.vae.model import SentenceVAE
+from contextlm.vae.objectives import gaussian_log_density, iw_nll, kl_divergence, sequence_nll, vae_loss
+from contextlm.vae.learner import load_vae_learner, slerp, vae_learner
 
 torch.set_num_threads(1)  # tiny models: extra threads only contend on a shared CPU
 
@@ -73,15 +74,16 @@ def test_free_bits_floor_per_dimension():
     mu = torch.tensor([[0.1, 2.0], [0.1, 2.0]], requires_grad=True)
     logvar = torch.zeros(2, 2, requires_grad=True)
     recon = sequence_nll(logits, targets, pad_id=1).mean()
-    loss = VAELoss(pad_id=1, free_bits=0.5)((logits, mu, logvar), targets)
+    loss, terms = vae_loss((logits, mu, logvar), targets, pad_id=1, free_bits=0.5)
     # dim 0: KL 0.005 < 0.5 -> costs 0.5; dim 1: KL 2.0 > 0.5 -> costs 2.0
     assert float(loss) == pytest.approx(float(recon) + 0.5 + 2.0, rel=1e-5)
+    assert terms["kl"] == pytest.approx(2 * (0.005 + 2.0), rel=1e-5) and terms["n_sent"] == 2  # unweighted sums
     loss.backward()
     assert torch.all(mu.grad[:, 0] == 0) and torch.all(mu.grad[:, 1] != 0)
-    plain = VAELoss(pad_id=1)((logits, mu, logvar), targets)
+    plain = vae_loss((logits, mu, logvar), targets, pad_id=1)[0]
     assert float(plain) == pytest.approx(float(recon) + 0.005 + 2.0, rel=1e-5)
     with pytest.raises(VAEConfigError, match="free_bits"):
-        VAELoss(pad_id=1, free_bits=-1)
+        vae_loss((logits, mu, logvar), targets, pad_id=1, free_bits=-1)
 
 
 def test_iw_nll_at_most_negative_elbo():
@@ -190,16 +192,16 @@ def test_bad_generation_arguments():
 
 # -- data -------------------------------------------------------------------------------
 def test_word_and_char_vocab_specials_and_round_trip():
-    words = SentenceVocab.build(["Hello world", "hello there"], tokenizer="fastai")
+    words = Vocab.build(["Hello world", "hello there"], tokenizer="fastai")
     assert words.itos[:4] == ["xxunk", "xxpad", "xxbos", "xxeos"]
     ids = words.encode(["Hello world"])[0]
     assert ids[0] == words.bos_id and ids[-1] == words.eos_id
     assert words.decode(ids) == "Hello world"
-    chars = SentenceVocab.build(["abc", "cab!"], tokenizer="char")
+    chars = Vocab.build(["abc", "cab!"], tokenizer="char")
     assert chars.itos == CHAR_SPECIALS + ["!", "a", "b", "c"]
     assert chars.special_ids() == dict(pad_id=0, bos_id=1, eos_id=2, unk_id=3)
     assert chars.decode(chars.encode(["cab?"])[0]) == "cab<unk>"
-    assert SentenceVocab.from_dict(chars.to_dict()).itos == chars.itos
+    assert Vocab.from_dict(chars.to_dict()).itos == chars.itos
 
 
 def test_whitespace_tokens_keep_ptb_unk(tmp_path):
@@ -242,8 +244,10 @@ def test_feature_and_label_conditions_in_batches():
     assert cond.dtype == torch.float32 and cond.shape == (4, 1)
     assert float(cond.min()) >= 0 and float(cond.max()) <= 1          # min-max from train
     assert dls.condition.encode({"energy": 1.0}, 2).tolist() == [[1.0], [1.0]]
-    with pytest.raises(ContextLMError, match="missing"):
+    with pytest.raises(ContextLMError, match="unknown feature 'valence'"):
         dls.condition.encode({"valence": 1.0}, 1)
+    mean = dls.condition.stats["energy"]["mean"]                       # unset features: the training mean
+    assert dls.condition.encode({}, 1).tolist() == dls.condition.encode({"energy": mean}, 1).tolist()
     dls = sentence_dataloaders(df, tokenizer="char", bs=4, label_col="tense")
     assert dls.one_batch()[2].dtype == torch.long and dls.condition.names == ["p", "sp"]
     assert dls.condition.encode("sp", 3).tolist() == [1, 1, 1]
@@ -261,8 +265,8 @@ def overfit():
     """A tiny VAE trained on six sentences until it reproduces them."""
     dls = sentence_dataloaders(frame(SENTS + SENTS[:2]), tokenizer="whitespace", bs=6, seed=0)
     torch.manual_seed(0)
-    learn = vae_learner(dls, emb_sz=32, enc_hidden=32, dec_hidden=48, latent_sz=8)
-    learn.loss_func.beta = 0.05
+    learn = vae_learner(dls, dict(emb_sz=32, enc_hidden=32, dec_hidden=48, latent_sz=8))
+    learn.kl_weight = 0.05
     with learn.no_bar(), learn.no_logging():
         learn.fit(70, 1e-2)
     return learn
@@ -303,7 +307,7 @@ def test_save_load_same_encodings(overfit, tmp_path):
     # fastai's own checkpoints keep working
     overfit.path = tmp_path
     overfit.save("ckpt")
-    fresh = vae_learner(overfit.dls, emb_sz=32, enc_hidden=32, dec_hidden=48, latent_sz=8, learner_kwargs={"path": tmp_path})
+    fresh = vae_learner(overfit.dls, dict(emb_sz=32, enc_hidden=32, dec_hidden=48, latent_sz=8), path=tmp_path)
     fresh.load("ckpt")
     assert torch.equal(fresh.encode(SENTS), overfit.encode(SENTS))
     with pytest.raises(ModelFolderError, match="no such model folder"):
@@ -332,7 +336,7 @@ def test_char_label_cvae_learner_round_trip(tmp_path):
                tense=["sp", "past", "tp", "prog", "sp", "past"])
     dls = sentence_dataloaders(df, tokenizer="char", label_col="tense", bs=4, max_len=12)
     torch.manual_seed(0)
-    learn = vae_learner(dls, emb_sz=8, enc_hidden=8, dec_hidden=8, latent_sz=4, label_emb_sz=3)
+    learn = vae_learner(dls, dict(emb_sz=8, enc_hidden=8, dec_hidden=8, latent_sz=4, label_emb_sz=3))
     assert learn.model.config.n_labels == 4 and learn.condition.names == ["past", "prog", "sp", "tp"]
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-3)

@@ -8,7 +8,7 @@ import torch
 
 from contextlm.cli import main
 from contextlm.errors import ContextLMError
-from contextlm.plots import plot_latent, plot_vae_history
+from contextlm.vae.plots import plot_latent, plot_vae_history
 
 torch.set_num_threads(1)
 
@@ -56,7 +56,7 @@ def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, msg", [
     (["sample", "--model", "{m}", "-n", "2"], "conditioned on features (energy)"),
-    (["sample", "--model", "{m}", "--feature", "tempo=1"], "unknown ['tempo']"),
+    (["sample", "--model", "{m}", "--feature", "tempo=1"], "unknown feature 'tempo'"),
     (["sample", "--model", "{tmp}/nowhere"], "no such model folder"),
     (["reconstruct", "--model", "{m}"], "no sentences"),
     (["train", "vae", "--out", "{tmp}/x"], "exactly one of --data FILE or --ptb DIR"),

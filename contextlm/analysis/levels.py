@@ -6,7 +6,6 @@ energy" reads purple and "high energy" green in every picture and table.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ContextLMError
-from ..features.schema import valid_range
+from ..conditioning import check_value
 
 LOW, MID, HIGH = "#6a1b9a", "#00838f", "#2e7d32"  # purple, teal, green
 
@@ -76,16 +75,9 @@ def check_levels(levels: Sequence[Level], stats: Mapping[str, Mapping[str, float
             if (name, value) in seen:
                 continue
             seen.add((name, value))
-            valid = valid_range(name)
-            if not math.isfinite(value):
-                raise ContextLMError(f"{name}={value}: not a number a feature can take")
-            if valid is not None and not valid[0] <= value <= valid[1]:
-                raise ContextLMError(f"{name}={_fmt(value)} is impossible: {name} lies in "
-                                     f"[{_fmt(valid[0])}, {_fmt(valid[1])}]")
-            st = stats.get(name)
-            if st is not None and not st["min"] <= value <= st["max"]:
-                warnings.append(f"{name}={_fmt(value)} is outside the training range "
-                                f"[{st['min']:.3g}, {st['max']:.3g}]: the model extrapolates there")
+            msg = check_value(name, value, stats.get(name))
+            if msg:
+                warnings.append(msg)
     return warnings
 
 

@@ -105,8 +105,8 @@ def _train(args) -> int:
     from fastai.basics import set_seed
     from fastai.callback.all import CSVLogger
 
-    from ..data.loaders import lm_dataloaders
-    from ..learner import context_language_model_learner, evaluate_perplexity
+    from ..lm.data import lm_dataloaders
+    from ..lm.learner import context_language_model_learner, evaluate_perplexity
 
     corpus = _load_corpus(args, args.features)
     print(f"{corpus.source}: {len(corpus.train)} train / {len(corpus.valid)} valid / {len(corpus.test)} test "
@@ -171,7 +171,7 @@ def _plot_losses(learn, path: Path, title: str) -> None:
 
 
 def _generate(args) -> int:
-    from ..learner import load_lm
+    from ..lm.learner import load_lm
     features = parse_assignments(args.feature)
     if args.energy is not None:
         features["energy"] = args.energy
@@ -206,7 +206,7 @@ def _generate(args) -> int:
 def _evaluate(args) -> int:
     from ..data.corpus import corpus_from_df
     from ..data.io import read_table
-    from ..learner import evaluate_perplexity, load_lm
+    from ..lm.learner import evaluate_perplexity, load_lm
     lm = load_lm(args.model)
     raw = read_table(args.file, args.encoding, args.text_col)
     has_split = args.split_col in raw.columns

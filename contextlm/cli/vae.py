@@ -118,7 +118,7 @@ def _condition(args):
 
 def _load(args):
     import torch
-    from ..vae_learner import load_vae_learner
+    from ..vae.learner import load_vae_learner
     torch.manual_seed(args.seed)
     return load_vae_learner(args.model)
 
@@ -130,7 +130,7 @@ def sentence_table(args):
     if bool(args.data) == bool(args.ptb):
         raise ContextLMError("give exactly one of --data FILE or --ptb DIR")
     if args.ptb:
-        from ..data.sentences import read_ptb
+        from ..vae.data import read_ptb
         if args.features or args.label_col:
             raise ContextLMError("PTB has no feature or label columns; drop --features/--label-col")
         return read_ptb(args.ptb)
@@ -152,14 +152,14 @@ def sentence_table(args):
 def _train(args) -> int:
     import torch
     from fastai.callback.training import GradientClip
-    from ..callbacks import KLAnnealing, TeacherForcing
+    from ..vae.callbacks import KLAnnealing, TeacherForcing
     from ..data.io import write_table
-    from ..data.sentences import sentence_dataloaders
-    from ..plots import plot_latent, plot_vae_history
-    from ..vae_learner import vae_learner
+    from ..vae.data import sentence_dataloaders
+    from ..vae.plots import plot_latent, plot_vae_history
+    from ..vae.learner import vae_learner
 
     if not args.lm_baseline:  # a typo in the schedule fails before the corpus is read
-        from ..callbacks import check_schedule
+        from ..vae.callbacks import check_schedule
         check_schedule(args.kl_schedule, args.n_cycles, args.ratio, args.beta_max, args.warmup)
     df = sentence_table(args)
     tokenizer = args.tokenizer or ("whitespace" if args.ptb else "fastai")
@@ -173,10 +173,11 @@ def _train(args) -> int:
         cbs.append(KLAnnealing(args.kl_schedule, args.n_cycles, args.ratio, args.beta_max, args.warmup))
     if args.teacher_forcing is not None:
         cbs.append(TeacherForcing(1.0, args.teacher_forcing))
-    learn = vae_learner(dls, free_bits=args.free_bits, iw_samples=args.iw_samples, cbs=cbs,
-                        emb_sz=args.emb_sz, enc_hidden=args.enc_hidden or args.hidden, dec_hidden=args.hidden, latent_sz=args.latent,
-                        n_layers=args.layers, word_dropout=args.word_dropout, emb_dropout=args.emb_dropout,
-                        z_init=not args.no_z_init, z_concat=not args.no_z_concat, use_latent=not args.lm_baseline)
+    config = dict(emb_sz=args.emb_sz, enc_hidden=args.enc_hidden or args.hidden, dec_hidden=args.hidden,
+                  latent_sz=args.latent, n_layers=args.layers, word_dropout=args.word_dropout,
+                  emb_dropout=args.emb_dropout, z_init=not args.no_z_init, z_concat=not args.no_z_concat,
+                  use_latent=not args.lm_baseline)
+    learn = vae_learner(dls, config, free_bits=args.free_bits, iw_samples=args.iw_samples, cbs=cbs)
     print(f"{sum(len(f) for f in dls.frames.values()):,} sentences ({', '.join(f'{k} {len(v):,}' for k, v in dls.frames.items())}), "
           f"vocab {len(dls.vocab):,} ({tokenizer}), condition: {dls.condition.kind}")
     learn.fit_one_cycle(args.epochs, args.lr)

@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ContextLMError("--by goes with --corpus; with --model use --energy 0 1 or --feature NAME --levels ...")
         feature, values, fixed = _varied(args)
         from ..analysis.pipeline import model_wordcloud
-        from ..learner import load_lm
+        from ..lm.learner import load_lm
         lm = load_lm(args.model)
         out = Path(args.out or f"wordcloud-{feature}")
         result = model_wordcloud(lm, feature, values, out, fixed=fixed, n_words=args.n_words, seed=args.seed,

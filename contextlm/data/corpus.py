@@ -58,10 +58,8 @@ class Corpus:
 
     def feature_stats(self, split: str = "train") -> dict[str, dict[str, float]]:
         """Mean, std, min and max of each feature on a split (raw units)."""
-        x = self.features(split)
-        return {name: {"mean": float(x[:, i].mean()), "std": float(x[:, i].std()),
-                       "min": float(x[:, i].min()), "max": float(x[:, i].max())}
-                for i, name in enumerate(self.feature_cols)} if len(x) else {}
+        from ..conditioning import feature_stats
+        return feature_stats(self.features(split), self.feature_cols)
 
     def sentences(self, min_chars: int = 1) -> "Corpus":
         """One row per sentence (spaCy's rule-based sentencizer); every sentence keeps

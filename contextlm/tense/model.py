@@ -7,9 +7,9 @@ the learner is `VAELearner`; KL annealing and the teacher-forcing schedule are i
 callbacks. This module adds what tenses need:
 
 * Conversion pairs: `SentenceVAE.forward(src, len, src_tense, tgt, tgt_tense)` encodes
-  "walk" with sp and decodes "walked" with p (`TenseCVAE` is that model). With
-  `pairing="same"` every item is the lab's autoencoding (word, tense) -> same word; with `pairing="all"` each verb also gives its 12 cross-tense pairs, which ties z to the
-  verb rather than to the spelling of one form.
+  "walk" with sp and decodes "walked" with p. With `pairing="same"` every item is the
+  lab's autoencoding (word, tense) -> same word; with `pairing="all"` each verb also gives
+  its 12 cross-tense pairs, which ties z to the verb rather than to the spelling of one form.
 * `TensePairDL`: batches `(src, src_len, src_tense, tgt, tgt_tense, targets)`.
 * `TenseLearner`: `convert`, `sample_tenses`, the lab's scores, model folders of kind
   "tense-cvae"; `tense_metrics` records BLEU-4 / Gaussian score / accuracy every epoch.
@@ -29,12 +29,15 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Metric
 from fastcore.basics import listify
 
-from ..callbacks import KLAnnealing, TeacherForcing, vae_metrics
-from ..data.sentences import CHAR_SPECIALS, Condition, SentenceDL, SentenceVocab, pad_batch
+from ..vae.callbacks import KLAnnealing, TeacherForcing, vae_metrics
+from ..conditioning import Condition
+from ..data.tokens import CHAR_SPECIALS, Vocab
+from ..vae.data import SentenceDL, pad_batch
 from ..errors import ContextLMError
 from ..modelio import save_model_folder
-from ..models.vae import SentenceVAE, VAEConfig
-from ..vae_learner import VAELearner, read_vae_folder
+from ..vae.config import VAEConfig
+from ..vae.model import SentenceVAE
+from ..vae.learner import VAELearner, read_vae_folder
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
 from .settings import DEFAULT_CONFIG, TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
@@ -49,11 +52,6 @@ PAIRINGS = ("same", "all")
 def tense_condition() -> Condition:
     """The label condition every tense model uses: ids 0..3 = sp, tp, pg, p."""
     return Condition("labels", list(TENSES))
-
-
-# The tense model is the sentence VAE itself: its forward takes the target word and tense
-# (`tgt_tokens`, `dec_cond`) that differ from the encoded ones.
-TenseCVAE = SentenceVAE
 
 
 class TensePairDL(SentenceDL):
@@ -72,16 +70,16 @@ class TensePairDL(SentenceDL):
         return s, s_len, torch.tensor(src_t), t, torch.tensor(tgt_t), t[:, 1:]
 
 
-def char_vocab(lines: Sequence[VerbLine]) -> SentenceVocab:
+def char_vocab(lines: Sequence[VerbLine]) -> Vocab:
     """Character vocabulary of the training verbs (`<pad> <bos> <eos> <unk>` + letters)."""
-    return SentenceVocab.build([w for line in lines for w in line], tokenizer="char")
+    return Vocab.build([w for line in lines for w in line], tokenizer="char")
 
 
-def alphabet(vocab: SentenceVocab) -> str:
+def alphabet(vocab: Vocab) -> str:
     return "".join(ch for ch in vocab.itos if ch not in CHAR_SPECIALS)
 
 
-def check_words(words: Sequence[str], vocab: SentenceVocab) -> None:
+def check_words(words: Sequence[str], vocab: Vocab) -> None:
     """One clear line for a word the model cannot spell (instead of silent `<unk>`s)."""
     known = set(alphabet(vocab))
     for w in words:
@@ -102,14 +100,14 @@ def training_pairs(lines: Sequence[VerbLine], pairing: str = "all") -> list[Tens
     return all_pairs(lines, include_same=True)
 
 
-def _items(pairs: Sequence[TensePair], vocab: SentenceVocab) -> list[tuple]:
+def _items(pairs: Sequence[TensePair], vocab: Vocab) -> list[tuple]:
     check_words([w for p in pairs for w in (p.src, p.tgt)], vocab)
-    return [(vocab.numericalize(list(p.src)), p.src_tense, vocab.numericalize(list(p.tgt)), p.tgt_tense)
+    return [(vocab.sentence_ids(list(p.src)), p.src_tense, vocab.sentence_ids(list(p.tgt)), p.tgt_tense)
             for p in pairs]
 
 
 def tense_dataloaders(train_lines: Sequence[VerbLine], valid_pairs: Sequence[TensePair], pairing: str = "all",
-                      bs: int = 64, vocab: SentenceVocab | None = None, seed: int | None = None,
+                      bs: int = 64, vocab: Vocab | None = None, seed: int | None = None,
                       device=None) -> DataLoaders:
     """fastai DataLoaders: training items from `train_lines` (see `training_pairs`), validation on
     `valid_pairs` (the lab's test pairs: encode the input with its tense, decode the target).
@@ -243,17 +241,18 @@ def tense_metrics(test_pairs: Sequence[TensePair] = (), train_lines: Sequence[Ve
     return mets
 
 
-def tense_learner(dls: DataLoaders, metrics: Sequence[Metric] | None = None, cbs=None,
-                  learner_kwargs: dict[str, Any] | None = None, **config: Any) -> TenseLearner:
-    """A `TenseLearner` with a fresh `TenseCVAE` sized for `dls`; `config` overrides `VAEConfig`
-    fields (latent_sz, enc_hidden, word_dropout, ...). Default metrics: the VAE's recon/KL/ELBO
+def tense_learner(dls: DataLoaders, config: dict[str, Any] | None = None, metrics: Sequence[Metric] | None = None,
+                  **kwargs: Any) -> TenseLearner:
+    """A `TenseLearner` with a fresh `SentenceVAE` (4 tense labels) sized for `dls`; `config`
+    overrides `VAEConfig` fields (latent_sz, enc_hidden, word_dropout, ...); other keywords
+    (cbs, path...) go to the `Learner`. Default metrics: the VAE's recon/KL/ELBO
     terms, BLEU-4 on the validation pairs and the Gaussian score against the training verbs."""
     base = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), n_labels=len(TENSES))
-    model = TenseCVAE(VAEConfig.from_dict({**base, **DEFAULT_CONFIG, **config}))
+    model = SentenceVAE(VAEConfig.from_dict({**base, **DEFAULT_CONFIG, **(config or {})}))
     if metrics is None:
         metrics = vae_metrics()[:3] + tense_metrics(dls.valid_pairs, dls.train_lines)
     return TenseLearner(dls, model, vocab=dls.vocab, condition=tense_condition(), max_len=dls.max_len,
-                        metrics=list(metrics), cbs=cbs, **(learner_kwargs or {}))
+                        metrics=list(metrics), **kwargs)
 
 
 def load_tense_learner(path: str | Path, dls: DataLoaders | None = None, **kwargs: Any) -> TenseLearner:
@@ -278,8 +277,8 @@ def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[Tens
     metrics = vae_metrics()[:3] + tense_metrics(valid_pairs, train_lines, all_pairs(heldout_lines))
     callbacks = [KLAnnealing(s.kl_schedule, s.n_cycles, s.kl_ratio, s.beta_max, s.kl_warmup),
                  TeacherForcing(s.tf_start, s.tf_end, s.tf_ratio), *listify(cbs)]
-    learn = tense_learner(dls, metrics=metrics, cbs=callbacks, **s.model)
-    learn.loss_func.free_bits = s.free_bits
+    learn = tense_learner(dls, config=s.model, metrics=metrics, cbs=callbacks)
+    learn.free_bits = s.free_bits
     learn.train_settings = s
     if progress:
         learn.fit_one_cycle(s.epochs, s.lr)

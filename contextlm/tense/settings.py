@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import JSONSettings
+from ..settings import JSONSettings
 
 # The network (VAEConfig fields). Small on purpose: words are short, the alphabet has 26
 # letters, and training must fit minutes on 2 CPU cores. A 4-dimensional z: prior samples

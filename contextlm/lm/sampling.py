@@ -11,22 +11,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .data.tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-
-
-def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
-    """Keep the `top_k` most likely tokens and/or the smallest set whose probability
-    reaches `top_p` (nucleus); everything else gets -inf."""
-    if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and 0 < top_p < 1:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
+from ..data.tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from ..logits import filter_logits
 
 
 def keep_rows(model, rows: torch.Tensor) -> None:

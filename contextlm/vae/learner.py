@@ -1,7 +1,7 @@
 """`VAELearner`: a fastai `Learner` for sentence VAEs that speaks text.
 
     dls = sentence_dataloaders(df, tokenizer="whitespace", max_len=40)
-    learn = vae_learner(dls, latent_sz=16, word_dropout=0.3, cbs=KLAnnealing("cyclical"))
+    learn = vae_learner(dls, config=dict(latent_sz=16, word_dropout=0.3), cbs=KLAnnealing("cyclical"))
     learn.fit_one_cycle(10, 3e-3)
     learn.reconstruct(["it was my turn"], method="beam")
     learn.interpolate("he was silent for a long moment", "it was my turn", steps=8, path="slerp")
@@ -12,9 +12,10 @@ raw feature matrix, scaled with the saved scaler) or label names. A CVAE convert
 encoding with one label and decoding with another:
 `learn.reconstruct(["abandon"], cond="sp", dec_cond="past", method="beam")`.
 
-Training is plain fastai (`fit_one_cycle`, callbacks, Recorder); the loss is `VAELoss`
-(recon + beta * KL with free bits) and the metrics are `vae_metrics()`. The text
-methods tokenize with the saved vocab and decode in eval mode without gradients.
+Training is plain fastai (`fit_one_cycle`, callbacks, Recorder). The loss is the learner's
+own `elbo_loss`: recon + `learn.kl_weight` * KL (with `learn.free_bits`); the KL weight is
+set by `KLAnnealing`, and the unweighted terms of the last batch are kept in
+`learn.loss_terms`, where the metrics and the history read them (as fastai keeps `learn.loss`).
 """
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ from fastai.learner import Learner
 from fastcore.basics import listify
 
 from .callbacks import VAEHistory, vae_metrics
-from .data.sentences import Condition, SentenceVocab, pad_batch
-from .errors import ContextLMError
-from .modelio import load_model_folder, load_state_strict, save_model_folder
-from .models.vae import SentenceVAE, VAEConfig, VAELoss
+from ..conditioning import Condition
+from ..data.tokens import Vocab
+from .data import pad_batch
+from ..errors import ContextLMError
+from ..modelio import load_model_folder, load_state_strict, save_model_folder
+from .config import VAEConfig
+from .model import SentenceVAE
+from .objectives import check_free_bits, vae_loss
 
 MODEL_KIND = "sentence-vae"
 PATHS = ("lerp", "slerp")
@@ -43,18 +48,25 @@ PATHS = ("lerp", "slerp")
 class VAELearner(Learner):
     """Learner with text-level encode / reconstruct / sample / interpolate / neighbours."""
 
-    def __init__(self, dls: DataLoaders, model: SentenceVAE, vocab: SentenceVocab | None = None,
+    def __init__(self, dls: DataLoaders, model: SentenceVAE, vocab: Vocab | None = None,
                  condition: Condition | None = None, max_len: int | None = None, free_bits: float = 0.0,
-                 iw_samples: int = 0, metrics=None, cbs=None, loss_func=None, **kwargs):
+                 iw_samples: int = 0, metrics=None, cbs=None, **kwargs):
         self.vocab = vocab or getattr(dls, "vocab", None)
         if self.vocab is None:
             raise ContextLMError("VAELearner needs a vocab (sentence_dataloaders sets dls.vocab)")
         self.condition = condition or getattr(dls, "condition", None) or Condition()
         self.max_len = max_len or getattr(dls, "max_len", 30)
-        loss_func = loss_func or VAELoss(self.vocab.pad_id, free_bits=free_bits)
+        self.free_bits = check_free_bits(free_bits)
+        self.kl_weight = 1.0                      # beta: set by KLAnnealing before each training batch
+        self.loss_terms: dict[str, float] = {}    # unweighted terms of the last batch (vae_loss)
         metrics = vae_metrics(iw_samples) if metrics is None else metrics
         cbs = [VAEHistory(), *listify(cbs)]
-        super().__init__(dls, model, loss_func=loss_func, metrics=metrics, cbs=cbs, **kwargs)
+        super().__init__(dls, model, loss_func=self.elbo_loss, metrics=metrics, cbs=cbs, **kwargs)
+
+    def elbo_loss(self, pred, targets: torch.Tensor) -> torch.Tensor:
+        """recon + kl_weight * KL per sentence (batch mean); keeps the terms in `loss_terms`."""
+        loss, self.loss_terms = vae_loss(pred, targets, self.vocab.pad_id, self.kl_weight, self.free_bits)
+        return loss
 
     # -- text <-> tensors -------------------------------------------------------------
     @property
@@ -169,7 +181,7 @@ class VAELearner(Learner):
     def model_config(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"model": self.model.config.to_dict(), "vocab": self.vocab.to_dict(),
                 "condition": self.condition.to_dict(), "max_len": self.max_len,
-                "free_bits": self.loss_func.free_bits, **(extra or {})}
+                "free_bits": self.free_bits, **(extra or {})}
 
     def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """State dict + JSON config (vocab, condition, hyperparameters) in folder `path`."""
@@ -186,22 +198,23 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
 
 
-def vae_learner(dls: DataLoaders, free_bits: float = 0.0, iw_samples: int = 0, cbs=None, metrics=None,
-                learner_kwargs: dict[str, Any] | None = None, **config: Any) -> VAELearner:
+def vae_learner(dls: DataLoaders, config: dict[str, Any] | None = None, free_bits: float = 0.0,
+                iw_samples: int = 0, **kwargs: Any) -> VAELearner:
     """A `VAELearner` with a fresh `SentenceVAE` sized for `dls` (vocab, special ids,
-    condition); `config` overrides `VAEConfig` fields (latent_sz, word_dropout, use_latent...)."""
+    condition), like fastai's `language_model_learner(dls, arch, config=...)`: `config`
+    overrides `VAEConfig` fields (latent_sz, word_dropout, use_latent...); other keywords
+    (cbs, metrics, path, wd...) go to the `Learner`."""
     base = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), **dls.condition.model_kwargs())
-    model = SentenceVAE(VAEConfig.from_dict({**base, **config}))
-    return VAELearner(dls, model, free_bits=free_bits, iw_samples=iw_samples, cbs=cbs, metrics=metrics,
-                      **(learner_kwargs or {}))
+    model = SentenceVAE(VAEConfig.from_dict({**base, **(config or {})}))
+    return VAELearner(dls, model, free_bits=free_bits, iw_samples=iw_samples, **kwargs)
 
 
-def read_vae_folder(path: str | Path, kind: str = MODEL_KIND) -> tuple[SentenceVAE, SentenceVocab, Condition, dict]:
+def read_vae_folder(path: str | Path, kind: str = MODEL_KIND) -> tuple[SentenceVAE, Vocab, Condition, dict]:
     """Model (weights loaded), vocab, condition and config of a VAE-family model folder."""
     state, cfg = load_model_folder(path, kind)
     try:
         model = SentenceVAE(VAEConfig.from_dict(cfg["model"]))
-        vocab = SentenceVocab.from_dict(cfg["vocab"])
+        vocab = Vocab.from_dict(cfg["vocab"])
         condition = Condition.from_dict(cfg.get("condition", {}))
     except (KeyError, TypeError) as e:
         raise ContextLMError(f"{path}: config.json lacks or garbles {e} (not written by save_model?)") from None

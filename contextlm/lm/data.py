@@ -18,8 +18,8 @@ from fastai.data.core import DataLoaders
 from fastai.text.data import LMDataLoader, LMTensorText
 from fastai.torch_core import TensorBase, default_device
 
-from .corpus import Corpus, FeatureScaler
-from .tokens import Vocab, build_vocab, tokenize
+from ..data.corpus import Corpus, FeatureScaler
+from ..data.tokens import Vocab, build_vocab, tokenize
 
 
 class ContextLanguageModelLoader(LMDataLoader):

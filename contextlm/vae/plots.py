@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ContextLMError
+from ..errors import ContextLMError
 
 
 def _plt():

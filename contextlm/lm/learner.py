@@ -24,12 +24,13 @@ from fastai.metrics import Perplexity
 from fastai.text.learner import TextLearner
 from fastai.text.models.awdlstm import awd_lstm_lm_split
 
-from .data.corpus import FeatureScaler, as_rows
-from .data.tokens import BOS_ID, Vocab, detokenize, tokenize
-from .errors import ContextLMError
-from .generate import sample_ids
-from .modelio import load_model_folder, load_state_strict, save_model_folder
-from .models.awd import DEFAULT_LM_CONFIG, ContextLanguageModel, context_language_model
+from ..conditioning import Condition
+from ..data.corpus import FeatureScaler, as_rows
+from ..data.tokens import BOS_ID, Vocab, detokenize, tokenize
+from ..errors import ContextLMError
+from .sampling import sample_ids
+from ..modelio import load_model_folder, load_state_strict, save_model_folder
+from .model import DEFAULT_LM_CONFIG, ContextLanguageModel, context_language_model
 
 MODEL_KIND = "context-lm"
 
@@ -51,19 +52,6 @@ class ContextLMLearner(TextLearner):
     def generate(self, n: int = 1, features: dict[str, float] | None = None, **kwargs) -> list[str]:
         """Sample `n` texts at the given feature values (raw units); see `TrainedLM.generate`."""
         return self.trained_lm().generate(n, features, **kwargs)
-
-
-def check_level(name: str, value: float, stats: dict[str, float]) -> None:
-    """Refuse a value outside a known feature's valid range; warn outside the training range."""
-    import warnings
-    from .features.schema import valid_range
-    rng = valid_range(name)
-    if not np.isfinite(value) or (rng is not None and not rng[0] <= value <= rng[1]):
-        raise ContextLMError(f"{name}={value:g} is outside the valid range"
-                             + (f" [{rng[0]:g}, {rng[1]:g}]" if rng else ""))
-    if not stats["min"] <= value <= stats["max"]:
-        warnings.warn(f"{name}={value:g} is outside the training range [{stats['min']:.3g}, {stats['max']:.3g}]; "
-                      f"the model extrapolates", stacklevel=3)
 
 
 def context_language_model_learner(dls, use_features: bool = True, config: dict | None = None,
@@ -101,19 +89,16 @@ class TrainedLM:
         return self.model.n_features > 0
 
     # -- features ---------------------------------------------------------------------
-    def feature_vector(self, features: dict[str, float] | None = None) -> np.ndarray:
-        """Raw feature vector: training means, overridden by `features` (by name).
+    @property
+    def condition(self) -> Condition:
+        """The model's feature context (names, training scaler and statistics)."""
+        return Condition("features", self.feature_names, self.scaler.to_dict(), self.feature_stats)
 
-        A value outside a known feature's valid range (energy 1.5) is an error; one
-        outside the range seen in training is a warning (the model extrapolates)."""
-        features = dict(features or {})
-        unknown = [k for k in features if k not in self.feature_names]
-        if unknown:
-            have = ", ".join(self.feature_names) or "none"
-            raise ContextLMError(f"unknown feature {unknown[0]!r} (this model knows: {have})")
-        for name, value in features.items():
-            check_level(name, value, self.feature_stats[name])
-        return np.array([features.get(k, self.feature_stats[k]["mean"]) for k in self.feature_names], np.float32)
+    def feature_vector(self, features: dict[str, float] | None = None) -> np.ndarray:
+        """Raw feature vector: `features` by name, the others at their training mean
+        (the rules of `contextlm.conditioning`: impossible values are errors, values
+        outside the training range warn)."""
+        return self.condition.feature_vector(features)
 
     def scaled_features(self, raw: np.ndarray) -> torch.Tensor:
         """Scale raw feature rows as in training; an unconditioned model gets zero columns."""
@@ -165,7 +150,7 @@ class TrainedLM:
             vocab, scaler = Vocab(cfg["vocab"]), FeatureScaler.from_dict(cfg["scaler"])
             names, stats = list(cfg["feature_names"]), dict(cfg["feature_stats"])
         except (KeyError, TypeError, ValueError) as e:
-            from .errors import ModelFolderError
+            from ..errors import ModelFolderError
             raise ModelFolderError(f"{path}: config.json is incomplete or inconsistent ({type(e).__name__}: {e})") from None
         load_state_strict(model, state, path)
         model.eval()
@@ -181,7 +166,7 @@ def load_lm(path: str | Path, device: str | torch.device | None = None) -> Train
 
 def stream_loader(lm: TrainedLM, texts: Sequence[str], raw_features: np.ndarray, bs: int = 32, seq_len: int = 70):
     """A non-shuffled LM loader over new texts, numericalized and scaled with `lm`'s vocab and scaler."""
-    from .data.loaders import lm_loader
+    from .data import lm_loader
     ids = [lm.vocab.numericalize(t) for t in tokenize(list(texts))]
     feats = lm.scaler.transform(np.asarray(raw_features, np.float32).reshape(len(ids), len(lm.feature_names)))
     device = next(lm.model.parameters()).device

@@ -1,7 +1,7 @@
 """fastai callbacks and metrics for sentence VAEs.
 
-- `KLAnnealing`: sets the KL weight beta of `VAELoss` before every training batch from
-  the training progress (fastai's `ParamScheduler` only schedules optimizer
+- `KLAnnealing`: sets the KL weight beta (`learn.kl_weight`) before every training batch
+  from the training progress (fastai's `ParamScheduler` only schedules optimizer
   hyperparameters, so beta needs its own callback). Schedules: `kl_beta`.
 - `TeacherForcing`: lowers the model's teacher-forcing ratio over training.
 - `VAEHistory`: per-batch recon / KL / beta of the training batches (for the plots).
@@ -19,8 +19,8 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 
-from .errors import ContextLMError
-from .models.vae import VAELoss, active_units, iw_nll, mutual_information
+from ..errors import ContextLMError
+from .objectives import active_units, iw_nll, mutual_information
 
 SCHEDULES = ("linear", "cyclical", "logistic", "constant")
 
@@ -73,7 +73,7 @@ def kl_beta(pct: float, schedule: str = "cyclical", n_cycles: int = 4, ratio: fl
 
 
 class KLAnnealing(Callback):
-    """Set `learn.loss_func.beta` before each training batch (validation keeps the last beta)."""
+    """Set `learn.kl_weight` (beta) before each training batch (validation keeps the last beta)."""
     order = -5
 
     def __init__(self, schedule: str = "cyclical", n_cycles: int = 4, ratio: float = 0.5, beta_max: float = 1.0,
@@ -82,15 +82,15 @@ class KLAnnealing(Callback):
         self.schedule, self.n_cycles, self.ratio, self.beta_max, self.warmup = schedule, n_cycles, ratio, beta_max, warmup
 
     def before_fit(self):
-        if not isinstance(self.learn.loss_func, VAELoss):
-            raise ContextLMError("KLAnnealing needs a learner whose loss is VAELoss (use vae_learner)")
+        if not hasattr(self.learn, "kl_weight"):
+            raise ContextLMError("KLAnnealing needs a learner with a KL weight (a VAELearner: use vae_learner)")
 
     def beta_at(self, pct: float) -> float:
         return kl_beta(pct, self.schedule, self.n_cycles, self.ratio, self.beta_max, self.warmup)
 
     def before_batch(self):
         if self.training:
-            self.learn.loss_func.beta = self.beta_at(self.learn.pct_train)
+            self.learn.kl_weight = self.beta_at(self.learn.pct_train)
 
     def to_dict(self) -> dict:
         return dict(schedule=self.schedule, n_cycles=self.n_cycles, ratio=self.ratio, beta_max=self.beta_max,
@@ -130,7 +130,7 @@ class VAEHistory(Callback):
         self.rows: list[dict] = []
 
     def after_batch(self):
-        last = getattr(self.learn.loss_func, "last", None)
+        last = getattr(self.learn, "loss_terms", None)
         if self.training and last:
             n = max(last["n_sent"], 1)
             self.rows.append(dict(iter=len(self.rows), epoch=self.learn.epoch, recon=last["recon"] / n,
@@ -142,7 +142,7 @@ class VAEHistory(Callback):
 
 
 class _LossTermMetric(Metric):
-    """A ratio of sums of the terms `VAELoss` kept for the last batch (no recomputation)."""
+    """A ratio of sums of the loss terms the learner kept for the last batch (no recomputation)."""
 
     def __init__(self, name: str, num: tuple[str, ...], den: str, exp: bool = False):
         self._name, self.num, self.den, self.exp = name, num, den, exp
@@ -151,7 +151,7 @@ class _LossTermMetric(Metric):
         self.total, self.count = 0.0, 0
 
     def accumulate(self, learn):
-        last = learn.loss_func.last
+        last = learn.loss_terms
         self.total += sum(last[k] for k in self.num)
         self.count += last[self.den]
 
@@ -194,7 +194,7 @@ class LatentEvaluation:
         self.mus.append(mu.detach().float().cpu())
         self.mi_sum += mutual_information(mu.detach().float(), logvar.detach().float()) * n
         self.n_sent += n
-        self.n_tokens += int((tokens[:, 1:] != learn.loss_func.pad_id).sum())
+        self.n_tokens += int((tokens[:, 1:] != learn.model.config.pad_id).sum())
         if self.iw_samples:
             self.iw += float(iw_nll(learn.model, tokens, lengths, cond, k=self.iw_samples, chunk=self.chunk).sum())
 

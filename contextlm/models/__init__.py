@@ -1,1 +1,0 @@
-"""Models: the feature-conditioned AWD-LSTM and the sentence VAE family."""
