@@ -84,3 +84,48 @@ def test_other_schema_version_is_refused(tmp_path):
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(FeatureStoreError, match="schema 99"):
         FeatureStore(path)
+
+
+def other_apps_database(path):
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO users VALUES (1, 'ada')")
+    db.close()
+    return path
+
+
+def file_state(path):
+    """Bytes and mtime of `path`, and which SQLite side files sit beside it."""
+    sides = sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name + "-"))
+    return path.read_bytes(), path.stat().st_mtime_ns, sides
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_an_unrelated_database_is_refused_and_left_untouched(tmp_path, read_only):
+    other = other_apps_database(tmp_path / "other_app.sqlite")
+    before = file_state(other)
+    with pytest.raises(FeatureStoreError, match=r"other_app.sqlite: not a contextlm feature store "
+                                                r"\(a database with tables users\); left untouched"):
+        FeatureStore(other, read_only=read_only)
+    assert file_state(other) == before
+    with sqlite3.connect(other) as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["users"]
+
+
+def test_read_only_opening_never_writes(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with FeatureStore(path) as s:
+        s.save_features({track_id(1): feature_values(1)}, "spotify")
+    before = file_state(path)[:2]
+    with FeatureStore(path, read_only=True) as s:
+        assert s.features([track_id(1)])[track_id(1)]["energy"] == feature_values(1)["energy"]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            s.db.execute("DELETE FROM features")
+    assert file_state(path)[:2] == before
+
+
+def test_reading_a_store_that_is_not_there_creates_nothing(tmp_path):
+    with pytest.raises(FeatureStoreError, match="nope.sqlite: no feature store here yet; fill it with "
+                                                "`contextlm features import TABLE --store"):
+        FeatureStore(tmp_path / "nope.sqlite", read_only=True)
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@ in-process for messages and files, in a subprocess for kill -9 and Ctrl-C resume
 import base64
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,135 @@ def test_import_then_offline_join(tmp_path, capsys, monkeypatch):
                  "--offline", "--out", str(tmp_path / "o.csv")]) == 0
     out = capsys.readouterr().out
     assert "10 rows: 5 with features (matched 5, unmatched 5)" in out and "API requests" not in out
+
+
+# -- outputs never destroy the input, each other, or an earlier result -----------------
+def fetch_args(api, inp, tmp_path, *extra):
+    return ["fetch-features", str(inp), "--parse-title", "title", "--store", str(tmp_path / "s.sqlite"),
+            *api_args(api), *extra]
+
+
+@pytest.mark.parametrize("outputs, message", [
+    (["--out", "o.csv", "--report", "posts.csv"], "INPUT and --report name the same file"),
+    (["--out", "o.csv", "--report", "./o.csv"], "--out and --report name the same file"),
+    (["--out", "./sub/../posts.csv"], "INPUT and --out name the same file"),
+    (["--out", "link.csv"], "INPUT and --out name the same file"),
+    (["--out", "posts"], "INPUT and the default --report (OUT.matches.csv) name the same file"),
+])
+def test_outputs_naming_the_input_or_each_other_fail_before_any_request(api, creds, tmp_path, capsys, monkeypatch,
+                                                                         outputs, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    inp = posts(tmp_path / "posts.csv", range(3))
+    (tmp_path / "link.csv").symlink_to(inp)
+    if outputs[1] == "posts":                         # posts.csv's report would be posts.matches.csv
+        inp = posts(tmp_path / "posts.matches.csv", range(3))
+        outputs = ["--out", "posts.csv", "--overwrite"]
+    before = inp.read_bytes()
+    rc = main(["fetch-features", inp.name, "--parse-title", "title", "--store", "s.sqlite", *outputs,
+               *api_args(api)])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1, err
+    assert sum(api.calls.values()) == 0 and inp.read_bytes() == before and not (tmp_path / "o.csv").exists()
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(api, creds, tmp_path, capsys):
+    inp = posts(tmp_path / "posts.csv", range(3))
+    out = tmp_path / "o.csv"
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out))) == 0
+    first, report = out.read_bytes(), (tmp_path / "o.matches.csv").read_bytes()
+    api.calls.clear()
+    posts(inp, range(3, 6))
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out))) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} exists; pass --overwrite to replace it" in err and err.count("\n") == 1
+    assert sum(api.calls.values()) == 0 and out.read_bytes() == first
+    out.unlink()                                      # the report alone is protected too
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out))) == 2
+    assert "o.matches.csv exists; pass --overwrite" in capsys.readouterr().err
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out), "--overwrite")) == 0
+    assert pd.read_csv(out)["text"].tolist() == ["post 3", "post 4", "post 5"]
+    assert (tmp_path / "o.matches.csv").read_bytes() != report
+
+
+def test_an_interrupted_write_leaves_the_old_output_whole(api, creds, tmp_path, capsys, monkeypatch):
+    import contextlm.data.io as io
+    inp = posts(tmp_path / "posts.csv", range(3))
+    out = tmp_path / "o.csv"
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out))) == 0
+    before = out.read_bytes()
+
+    def half_then_ctrl_c(df, path):
+        Path(path).write_text(before.decode()[:20])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io, "write_table", half_then_ctrl_c)
+    assert main(fetch_args(api, inp, tmp_path, "--out", str(out), "--overwrite")) == 130
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "o.matches.csv", "posts.csv", "s.sqlite"]
+
+
+# -- the store: a foreign database is never touched, a read-only one can be read -------
+def other_apps_database(path):
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    lambda inp, store: ["features", "import", str(inp), "--store", str(store)],
+    lambda inp, store: ["fetch-features", str(inp.with_name("plays.csv")), "--id-col", "track", "--out",
+                        str(inp.with_name("o.csv")), "--store", str(store), "--offline"],
+])
+def test_a_foreign_database_is_left_byte_identical(tmp_path, capsys, command):
+    table = tmp_path / "songs.csv"
+    pd.DataFrame([dict(track_id=t.id, track_name=t.name, track_artist=t.artists[0], **t.features)
+                  for t in TRACKS[:3]]).to_csv(table, index=False)
+    pd.DataFrame({"track": [t.id for t in TRACKS[:3]]}).to_csv(tmp_path / "plays.csv", index=False)
+    other = other_apps_database(tmp_path / "other_app.sqlite")
+    before = other.read_bytes(), other.stat().st_mtime_ns
+    assert main(command(table, other)) == 2
+    err = capsys.readouterr().err
+    assert "other_app.sqlite: not a contextlm feature store" in err and err.count("\n") == 1
+    assert (other.read_bytes(), other.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other_app.sqlite", "plays.csv", "songs.csv"]
+
+
+@pytest.fixture
+def make_read_only():
+    """Make a file read-only for real, even for root (who ignores chmod): chattr +i."""
+    frozen = []
+
+    def freeze(path):
+        if os.geteuid() != 0:
+            path.chmod(0o444)
+            return
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root on a file system without chattr +i: cannot make a file read-only")
+        frozen.append(path)
+
+    yield freeze
+    for path in frozen:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_store_serves_offline_runs(tmp_path, capsys, make_read_only):
+    table = tmp_path / "spotify_songs.csv"
+    pd.DataFrame([dict(track_id=t.id, track_name=t.name, track_artist=t.artists[0], **t.features)
+                  for t in TRACKS[:5]]).to_csv(table, index=False)
+    store = tmp_path / "s.sqlite"
+    assert main(["features", "import", str(table), "--store", str(store)]) == 0
+    make_read_only(store)
+    before = store.read_bytes()
+    capsys.readouterr()
+    plays = tmp_path / "plays.csv"
+    pd.DataFrame({"track": [t.id for t in TRACKS[:5]]}).to_csv(plays, index=False)
+    assert main(["fetch-features", str(plays), "--id-col", "track", "--out", str(tmp_path / "o.csv"),
+                 "--store", str(store), "--offline"]) == 0
+    assert "5 rows: 5 with features" in capsys.readouterr().out and store.read_bytes() == before
+    assert main(["features", "import", str(table), "--store", str(store)]) == 2
+    assert "s.sqlite: is read-only, so nothing can be added to it" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["fetch-features"], ["features", "import"]])

@@ -3,10 +3,16 @@ from the Spotify Web API or from public tables, kept in one SQLite store."""
 from __future__ import annotations
 
 import os
+import secrets
 import sys
+from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._common import add_command, wrote
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def default_store() -> Path:
@@ -19,8 +25,54 @@ def _report_path(out: Path) -> Path:
     return out.with_name(out.name.rsplit(".", 1)[0] + ".matches.csv")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two spellings (`./x`, symlinks, hard links) name one file."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                             # one of them does not exist yet
+        return False
+
+
+WRITABLE = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")   # what `write_table` writes
+
+
+def check_fetch_paths(inp: Path, out: Path, report: Path, overwrite: bool, report_given: bool = True) -> None:
+    """Refuse, before any request, outputs that would destroy the input or each other,
+    and existing outputs unless --overwrite."""
+    from ..errors import ContextLMError
+    named = [("INPUT", "INPUT", inp), ("--out", "--out", out),
+             ("--report" if report_given else "the default --report (OUT.matches.csv)", "--report", report)]
+    for (a, _, pa), (b, flag, pb) in combinations(named, 2):
+        if _same_file(pa, pb):
+            raise ContextLMError(f"{a} and {b} name the same file ({pb}); writing it would lose "
+                                 f"{'the input' if a == 'INPUT' else 'the feature table'}, choose another {flag}")
+    for _, flag, path in named[1:]:
+        if path.suffix.lower() not in WRITABLE:
+            raise ContextLMError(f"{flag} {path}: cannot write '{path.suffix}' (use {', '.join(WRITABLE)})")
+        if path.is_dir():
+            raise ContextLMError(f"{flag} {path}: is a folder; name a file such as {path / 'features.csv'}")
+        if path.exists() and not overwrite:
+            raise ContextLMError(f"{flag} {path} exists; pass --overwrite to replace it")
+
+
+def write_table_atomic(df: pd.DataFrame, path: Path) -> Path:
+    """Write through a temporary sibling and `os.replace`, so an interrupted write never
+    leaves half a file (and never half-replaces an old one)."""
+    from ..data.io import write_table
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        write_table(df, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def run_fetch(args) -> int:
-    from ..data.io import read_table, write_table
+    from ..data.io import read_table
     from ..features.fetch import Columns, fetch_features
     from ..features.matching import ANY_VERSION_PENALTY, VERSION_PENALTY
     from ..features.report import report_frame, summary_line
@@ -28,6 +80,9 @@ def run_fetch(args) -> int:
     from ..features.spotify import SpotifySource
     from ..features.store import FeatureStore
 
+    out = Path(args.out)
+    report = Path(args.report) if args.report else _report_path(out)
+    check_fetch_paths(Path(args.input), out, report, args.overwrite, report_given=bool(args.report))
     if args.offline and args.credentials:
         print("note: --offline makes no API calls; --credentials is not used", file=sys.stderr)
     df = read_table(args.input, encoding=args.encoding)
@@ -40,14 +95,13 @@ def run_fetch(args) -> int:
                                                  max_rate_waits=args.max_rate_waits, max_wait=args.max_wait))
     store_path = Path(args.store) if args.store else default_store()
     print(f"feature store: {store_path}")
-    with FeatureStore(store_path) as store:
+    with FeatureStore(store_path, read_only=args.offline) as store:
         result = fetch_features(df, cols, store, source, min_score=args.min_score,
                                 progress=not args.quiet and sys.stdout.isatty(),  # no bar in logs and pipes
                                 path=str(args.input), overwrite=args.overwrite,
                                 version_penalty=ANY_VERSION_PENALTY if args.any_version else VERSION_PENALTY)
-    out = write_table(result.table, args.out)
-    report = Path(args.report) if args.report else _report_path(Path(args.out))
-    write_table(report_frame(result.outcomes), report)
+    write_table_atomic(result.table, out)
+    write_table_atomic(report_frame(result.outcomes), report)
     print(summary_line(result.outcomes))
     if source is not None:
         made = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())) or "none"
@@ -115,7 +169,9 @@ def register(sub, groups) -> None:
     st.add_argument("--any-version", action="store_true",
                     help="accept another version (remix, live) when the one named is not found; the report says "
                          "so (default: a remix is a different recording with different features)")
-    st.add_argument("--overwrite", action="store_true", help="replace feature columns the input already has")
+    st.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out/--report file and feature columns the input already has "
+                         "(never the input itself)")
     st.add_argument("--encoding", default="utf-8", help="input text encoding (default utf-8)")
     st.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal)")
     api = p.add_argument_group("Spotify API")

@@ -8,6 +8,8 @@ a rerun asks the API only for what is not stored yet.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS albums (
     artist_norm TEXT NOT NULL, album_norm TEXT NOT NULL, artist TEXT, album TEXT, {_COLS},
     source TEXT, at TEXT, PRIMARY KEY (artist_norm, album_norm));
 """
+_STORE_TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
 
 
 def _now() -> str:
@@ -51,13 +54,43 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
-class FeatureStore:
-    """A SQLite feature store. Use as a context manager or call `close()`."""
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: no table, journal or byte of the file changes."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.DatabaseError as e:
+        db.close()
+        if not isinstance(e, sqlite3.OperationalError) or "unable to open" not in str(e):
+            raise
+    # A WAL file in a folder we cannot write (no -shm can be made): read it as immutable.
+    return sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30)
 
-    def __init__(self, path: str | Path):
+
+class FeatureStore:
+    """A SQLite feature store. Use as a context manager or call `close()`.
+
+    An existing file is checked read-only first, so a database of another program is never
+    touched; `read_only=True` (offline runs) never writes, so a read-only file serves too."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         if self.path.is_dir():
             raise FeatureStoreError(f"{self.path}: is a folder; --store takes a file such as features.sqlite")
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if read_only and not exists:
+            raise FeatureStoreError(f"{self.path}: no feature store here yet; fill it with `contextlm features "
+                                    f"import TABLE --store {self.path}` or run without --offline")
+        if exists:
+            self._check(read_only)
+        if read_only:
+            self.db = _open_read_only(self.path)
+            return
+        if exists and not os.access(self.path, os.W_OK):
+            raise FeatureStoreError(f"{self.path}: is read-only, so nothing can be added to it "
+                                    "(fetch-features --offline can still read it)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, timeout=30)
@@ -66,12 +99,32 @@ class FeatureStore:
             with self.db:
                 self.db.executescript(_SCHEMA)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise FeatureStoreError(f"{self.path}: cannot open the feature store ({e})") from None
+
+    def _check(self, read_only: bool) -> None:
+        """Refuse a file that is not a store (or of another schema) without writing to it."""
+        try:
+            db = _open_read_only(self.path)
+            try:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() \
+                    if "meta" in tables else None
+            finally:
+                db.close()
         except sqlite3.DatabaseError as e:
             raise FeatureStoreError(f"{self.path}: not a contextlm feature store ({e})") from None
-        if version != SCHEMA_VERSION:
+        version = row[0] if row else None
+        if version is None and tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise FeatureStoreError(f"{self.path}: not a contextlm feature store (a database with tables {shown}); "
+                                    "left untouched, choose another --store")
+        if version is not None and version != SCHEMA_VERSION:
             raise FeatureStoreError(f"{self.path}: feature store schema {version}, this contextlm reads "
                                     f"{SCHEMA_VERSION}; use a new --store file")
+        if read_only and not _STORE_TABLES <= tables:
+            raise FeatureStoreError(f"{self.path}: an incomplete feature store (no {', '.join(sorted(_STORE_TABLES - tables))} "
+                                    "table); open it once without --offline to complete it")
 
     def close(self) -> None:
         self.db.close()
