@@ -246,8 +246,9 @@ def _is_plain_pickle(file: Path) -> bool:
 
 
 def _first_line(e: Exception) -> str:
+    """The first sentence of a (torch) message: its later sentences are advice meant for torch's developers."""
     text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
+    return text.splitlines()[0].split(". ")[0].rstrip(".")[:200] if text else type(e).__name__
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> nn.Module:

@@ -163,6 +163,13 @@ def test_a_pickled_weights_file_is_refused_in_one_plain_line(tmp_path, dump, cap
 
 def test_garbage_weights_and_a_config_folder_are_one_line_errors(tmp_path):
     out = save_model_folder(tmp_path / "m", "toy", tiny(1.0), {})
+    data = (out / WEIGHTS_FILE).read_bytes()
+    (out / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFolderError) as e:
+        load_model_folder(out, "toy")
+    msg = str(e.value)                                          # torch's first sentence, not cut mid-word
+    assert msg.startswith(f"{out / WEIGHTS_FILE}: not a loadable state dict (") and msg.endswith(")")
+    assert "\n" not in msg and "internal miniz error" not in msg
     (out / WEIGHTS_FILE).write_bytes(b"garbage" * 10)
     with pytest.raises(ModelFolderError, match="not a loadable state dict") as e:
         load_model_folder(out, "toy")
