@@ -236,7 +236,7 @@ def test_cli_sample_tenses(trained, capsys):
 def test_cli_train_writes_model_and_history(one_thread, tmp_path, capsys):
     out_dir = tmp_path / "run"
     assert main(["train", "cvae-tense", "--train", str(VERBS), "--test", str(PAIRS), "--out", str(out_dir),
-                 "--epochs", "2", "--hidden", "32", "--latent", "4", "--emb", "8", "--kl", "linear",
+                 "--epochs", "2", "--dec-hidden", "32", "--enc-hidden", "32", "--latent-sz", "4", "--emb-sz", "8", "--kl-schedule", "linear",
                  "--gaussian-n", "10"]) == 0
     out = capsys.readouterr().out
     assert f"wrote tense CVAE: {out_dir}" in out and "bleu4 " in out and "gaussian " in out

@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 SENTS = ["the cat sat on the mat", "a dog ran in the park", "i love this song", "it was my turn",
          "he was silent for a long moment", "where is the book", "music makes me happy", "we danced all night"]
-TINY = ["--emb-sz", "16", "--hidden", "16", "--enc-hidden", "8", "--latent", "4", "--epochs", "2", "--bs", "4"]
+TINY = ["--emb-sz", "16", "--dec-hidden", "16", "--enc-hidden", "8", "--latent-sz", "4", "--epochs", "2", "--bs", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,15 @@ def test_train_writes_model_history_and_plots(trained):
     assert (trained / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_unset_features_are_held_at_their_training_mean(trained, capsys):
+    # the one rule of contextlm.conditioning, as in `generate`: no --feature samples at the training mean
+    assert main(["sample", "--model", str(trained), "-n", "2", "--seed", "3"]) == 0
+    at_default = capsys.readouterr().out
+    mean = json.loads((trained / "config.json").read_text())["condition"]["stats"]["energy"]["mean"]
+    assert main(["sample", "--model", str(trained), "-n", "2", "--seed", "3", "--feature", f"energy={mean!r}"]) == 0
+    assert capsys.readouterr().out == at_default and len(at_default.splitlines()) == 2
+
+
 def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
     assert main(["sample", "--model", str(trained), "-n", "3", "--feature", "energy=0.9",
                  "--out", str(tmp_path / "s.txt")]) == 0
@@ -55,13 +64,15 @@ def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["sample", "--model", "{m}", "-n", "2"], "conditioned on features (energy)"),
     (["sample", "--model", "{m}", "--feature", "tempo=1"], "unknown feature 'tempo'"),
     (["sample", "--model", "{tmp}/nowhere"], "no such model folder"),
     (["reconstruct", "--model", "{m}"], "no sentences"),
     (["train", "vae", "--out", "{tmp}/x"], "exactly one of --data FILE or --ptb DIR"),
     (["train", "vae", "--ptb", "{tmp}", "--out", "{tmp}/x"], "ptb.train.txt"),
-    (["train", "vae", "--data", "{tmp}/d.csv", "--kl-schedule", "zigzag", "--out", "{tmp}/x"], "unknown KL schedule"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--kl-schedule", "zigzag", "--out", "{tmp}/x"],
+     "kl_schedule='zigzag' (--kl-schedule): expected one of linear, cyclical, logistic, constant"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--epochs", "0", "--out", "{tmp}/x"], "epochs=0 (--epochs): must be >= 1"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--lr", "nan", "--out", "{tmp}/x"], "lr=nan (--lr): must be a finite"),
 ])
 def test_errors_are_one_line(trained, tmp_path, capsys, argv, msg):
     pd.DataFrame({"text": SENTS, "split": ["train"] * 6 + ["valid"] * 2}).to_csv(tmp_path / "d.csv", index=False)

@@ -1,7 +1,6 @@
 """`contextlm train lm`, `contextlm generate`, `contextlm evaluate`."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -11,34 +10,26 @@ from ._common import add_command, parse_assignments, wrote
 
 
 def register(sub, groups) -> None:
+    from ..lm.settings import LMSettings
+    from ..settings import add_config_argument, add_settings_arguments
     p = add_command(groups["train"], "lm", "train the feature-conditioned AWD-LSTM on a corpus", [
         "contextlm train lm --data data/synthetic_reviews.csv --features energy --out runs/lm --compare",
         "contextlm train lm --data reviews.jsonl --text-col body --features energy valence --epochs 8 --out runs/lm",
-        "contextlm train lm --data songs.csv --features energy --group-col album --no-features --out runs/lm-base",
+        "contextlm train lm --data songs.csv --features energy --labels playlist_genre --group-col album --out runs/g",
+        "contextlm train lm --data songs.csv --no-features --out runs/lm-base",
+        "contextlm train lm --data songs.csv --config runs/lm/settings.json --epochs 8 --out runs/lm-longer",
     ], _train)
-    _corpus_args(p)
-    p.add_argument("--features", nargs="+", default=["energy"], metavar="COL",
-                   help="feature columns the model is conditioned on (default: energy)")
-    p.add_argument("--no-features", action="store_true", help="train the unconditioned baseline on the same data")
+    p.add_argument("--data", type=Path, required=True, help="CSV/TSV, JSON/JSONL, Parquet or TXT file")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write (never over an existing one "
+                                                          "without --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing model folders")
+    p.add_argument("--no-features", action="store_true",
+                   help="train the unconditioned baseline (text only: the file needs no feature columns)")
     p.add_argument("--compare", action="store_true",
                    help="also train the unconditioned twin (same data, settings and seed) into OUT-baseline "
                         "and print both validation perplexities")
-    p.add_argument("--out", type=Path, required=True, help="model folder to write")
-    g = p.add_argument_group("tokens and scaling")
-    g.add_argument("--min-freq", type=int, default=2)
-    g.add_argument("--max-vocab", type=int, default=60000)
-    g.add_argument("--scaling", choices=["minmax", "standard", "none"], default="standard",
-                   help="feature scaling fitted on the train split (standard: centred inputs train far better)")
-    g = p.add_argument_group("model and training (fastai AWD-LSTM defaults: 400/1152/3)")
-    g.add_argument("--emb-sz", type=int, default=400)
-    g.add_argument("--n-hid", type=int, default=1152)
-    g.add_argument("--n-layers", type=int, default=3)
-    g.add_argument("--drop-mult", type=float, default=1.0)
-    g.add_argument("--bs", type=int, default=32)
-    g.add_argument("--bptt", type=int, default=70)
-    g.add_argument("--epochs", type=int, default=4)
-    g.add_argument("--lr", type=float, default=3e-3)
-    g.add_argument("--wd", type=float, default=0.1)
+    add_config_argument(p)
+    add_settings_arguments(p, LMSettings)
 
     p = add_command(sub, "generate", "sample texts from a trained model at chosen feature values", [
         "contextlm generate --model runs/lm --energy 0.9 -n 20",
@@ -75,74 +66,31 @@ def register(sub, groups) -> None:
     p.add_argument("--bptt", type=int, default=70)
 
 
-def _corpus_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("corpus")
-    g.add_argument("--data", type=Path, required=True, help="CSV/TSV, JSON/JSONL, Parquet or TXT file")
-    g.add_argument("--text-col", default="text")
-    g.add_argument("--id-col", help="document id column (default: row number)")
-    g.add_argument("--split-col", help="column with train/valid/test (default: 'split' if present, else random)")
-    g.add_argument("--group-col", help="keep each group (e.g. album) in one split when splitting at random")
-    g.add_argument("--valid-pct", type=float, default=0.1)
-    g.add_argument("--test-pct", type=float, default=0.1)
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--drop-missing", action="store_true",
-                   help="drop rows with empty text or missing/invalid features (and say how many)")
-    g.add_argument("--encoding", default="utf-8")
-    g.add_argument("--max-chars", type=int, default=100_000, help="longest document accepted")
-
-
-def _load_corpus(args, feature_cols):
-    from ..data.corpus import corpus_from_df
-    from ..data.io import read_table
-    raw = read_table(args.data, args.encoding, args.text_col)
-    split_col = args.split_col or ("split" if "split" in raw.columns else None)
-    return corpus_from_df(raw, str(args.data), args.text_col, feature_cols, id_col=args.id_col, split_col=split_col,
-                          drop_missing=args.drop_missing, valid_pct=args.valid_pct, test_pct=args.test_pct,
-                          seed=args.seed, group_col=args.group_col, max_chars=args.max_chars, verbose=True)
-
-
 def _train(args) -> int:
-    from fastai.basics import set_seed
-    from fastai.callback.all import CSVLogger
-
-    from ..lm.data import lm_dataloaders
-    from ..lm.learner import context_language_model_learner, evaluate_perplexity
-
-    corpus = _load_corpus(args, args.features)
-    print(f"{corpus.source}: {len(corpus.train)} train / {len(corpus.valid)} valid / {len(corpus.test)} test "
-          f"documents; features: {', '.join(corpus.feature_cols)}")
-    set_seed(args.seed)
-    dls = lm_dataloaders(corpus, bs=args.bs, seq_len=args.bptt, min_freq=args.min_freq, max_vocab=args.max_vocab,
-                         scaling=args.scaling)
-    print(f"vocab: {len(dls.vocab)} tokens (train split only); {dls.train.n_batches} train batches of "
-          f"{args.bs}x{args.bptt}")
-    config = dict(emb_sz=args.emb_sz, n_hid=args.n_hid, n_layers=args.n_layers)
-    train_data = {"path": str(Path(args.data).resolve()), "text_col": args.text_col,
-                  "feature_cols": list(args.features), "split_col": args.split_col, "group_col": args.group_col,
-                  "seed": args.seed}
+    from ..lm.settings import LMSettings
+    from ..modelio import check_writable_target
+    from ..settings import settings_from_args
+    s = settings_from_args(LMSettings, args)
     runs = [("conditioned", not args.no_features, args.out)]
     if args.compare and not args.no_features:
         runs.append(("unconditioned", False, args.out.parent / f"{args.out.name}-baseline"))
+    for _, _, out in runs:  # every argument and target is checked before any work or file
+        check_writable_target(out, args.overwrite)
+
+    from ..lm.train import load_lm_corpus, lm_dls, save_lm_run, train_lm
+    corpus = load_lm_corpus(args.data, s, use_features=not args.no_features)
+    print(f"{corpus.source}: {len(corpus.train)} train / {len(corpus.valid)} valid / {len(corpus.test)} test "
+          f"documents; context: {', '.join(corpus.feature_cols + corpus.keep_cols) or 'none'}")
+    dls = lm_dls(corpus, s)
+    print(f"vocab: {len(dls.vocab)} tokens (train split only); {dls.train.n_batches} train batches of "
+          f"{s.bs}x{s.bptt}")
     results = {}
     for name, use_features, out in runs:
         print(f"\n== {name} model -> {out}")
-        set_seed(args.seed)
-        learn = context_language_model_learner(dls, use_features=use_features, config=config,
-                                               drop_mult=args.drop_mult, wd=args.wd, train_data=train_data)
-        out.mkdir(parents=True, exist_ok=True)
-        learn.path = out
-        learn.fit_one_cycle(args.epochs, args.lr, cbs=[CSVLogger(fname="history.csv")])
-        lm = learn.trained_lm()
-        res = {"valid": evaluate_perplexity(lm, corpus.valid["text"], corpus.features("valid"), args.bs, args.bptt)}
-        if len(corpus.test):
-            res["test"] = evaluate_perplexity(lm, corpus.test["text"], corpus.features("test"), args.bs, args.bptt)
-        results[name] = res
-        learn.save_folder(out, extra={"metrics": res, "epochs": args.epochs, "lr": args.lr, "bs": args.bs,
-                                      "bptt": args.bptt})
-        _plot_losses(learn, out / "loss.png", name)
-        wrote(out, f"{name} model")
-        wrote(out / "history.csv", "training history")
-        wrote(out / "loss.png", "loss curves")
+        run = train_lm(corpus, s, use_features=use_features, dls=dls)
+        results[name] = run.metrics
+        save_lm_run(run, out, overwrite=args.overwrite, title=f"{name} LM")
+        wrote(out, f"{name} model (model.pth, config.json, settings.json, history.csv, loss.png)")
     print("\nperplexity (lower is better):")
     for name, res in results.items():
         parts = [f"{split} {r['perplexity']:.2f}" for split, r in res.items()]
@@ -151,23 +99,6 @@ def _train(args) -> int:
         ratio = results["conditioned"]["valid"]["perplexity"] / results["unconditioned"]["valid"]["perplexity"]
         print(f"  conditioned / unconditioned validation perplexity: {ratio:.3f}")
     return 0
-
-
-def _plot_losses(learn, path: Path, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rec = learn.recorder
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(list(range(len(rec.losses))), [float(x) for x in rec.losses], label="train (smoothed)")
-    if rec.values:
-        iters = [len(rec.losses) * (i + 1) / len(rec.values) for i in range(len(rec.values))]
-        ax.plot(iters, [v[1] for v in rec.values], "o-", label="valid")
-    ax.set(xlabel="batches", ylabel="cross-entropy", title=f"{title} LM")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _generate(args) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._common import add_command, wrote
 
@@ -48,31 +49,43 @@ def _data_file(given: str | None, name: str):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..errors import ContextLMError
+    from ..modelio import check_writable_target
+    from ..settings import settings_from_args
+    from ..tense.settings import TrainSettings
+    from ..vae.config import VAEConfig
+    s = settings_from_args(TrainSettings, args, nested={"model": VAEConfig})
+    if args.gaussian_n < 1 or args.threads < 0:
+        raise ContextLMError(f"--gaussian-n {args.gaussian_n} must be >= 1 and --threads {args.threads} >= 0")
+    check_writable_target(args.out, args.overwrite)  # before any data is read or anything trained
     import torch
     from ..tense.data import read_test_pairs, read_verb_lines
-    from ..tense.model import TrainSettings, train_tense_cvae
+    from ..tense.model import train_tense_cvae
     if args.threads:
         torch.set_num_threads(args.threads)
     train_file, test_file = _data_file(args.train, "train.txt"), _data_file(args.test, "test.txt")
     lines, pairs = read_verb_lines(train_file), read_test_pairs(test_file)
     heldout = read_verb_lines(args.heldout) if args.heldout else []
-    model = dict(latent_sz=args.latent, enc_hidden=args.hidden, dec_hidden=args.hidden, emb_sz=args.emb,
-                 word_dropout=args.word_dropout)
-    settings = TrainSettings(epochs=args.epochs, lr=args.lr, bs=args.bs, pairing=args.pairing, kl_schedule=args.kl,
-                             n_cycles=args.cycles, kl_ratio=args.kl_ratio, beta_max=args.beta_max,
-                             kl_warmup=args.kl_warmup, free_bits=args.free_bits, tf_start=args.tf_start,
-                             tf_end=args.tf_end, tf_ratio=args.tf_ratio, seed=args.seed, model=model)
     print(f"{len(lines)} training verbs from {train_file}, {len(pairs)} test pairs from {test_file}"
           + (f", {len(heldout)} held-out verbs from {args.heldout}" if heldout else ""))
-    learn = train_tense_cvae(lines, pairs, settings, heldout_lines=heldout)
-    out = learn.save_model(args.out, extra={"train": settings.to_dict(), "train_file": str(train_file.resolve())})
-    history = learn.history()
-    history.to_csv(out / "history.csv", index=False)
-    scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=args.seed)
+    learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout)
+    scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=s.seed)
+    save_tense_run(learn, args.out, s, train_file, args.overwrite)
     print("  ".join(f"{k} {v:.4g}" for k, v in scores.items()))
-    wrote(out, "tense CVAE")
-    wrote(out / "history.csv", "per-epoch losses, BLEU-4 and Gaussian score")
+    wrote(args.out, "tense CVAE")
+    wrote(Path(args.out) / "history.csv", "per-epoch losses, BLEU-4 and Gaussian score")
     return 0
+
+
+def save_tense_run(learn, out, s, train_file, overwrite: bool) -> None:
+    """The model folder with its settings and per-epoch history, written atomically."""
+    import json
+    from ..modelio import model_folder_writer, write_model_files
+    extra = {"train": s.to_dict(), "train_file": str(Path(train_file).resolve())}
+    with model_folder_writer(out, overwrite=overwrite) as tmp:
+        write_model_files(tmp, learn.model_kind, learn.model, learn.model_config(extra))
+        (tmp / "settings.json").write_text(json.dumps(s.to_dict(), indent=2), encoding="utf-8")
+        learn.history().to_csv(tmp / "history.csv", index=False)
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -106,11 +119,12 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register_model_commands(sub, groups) -> None:
+    from ..settings import add_config_argument, add_settings_arguments
     from ..tense.settings import DEFAULT_CONFIG, TrainSettings
-    d, m = TrainSettings(), DEFAULT_CONFIG
+    from ..vae.config import VAEConfig
     p = add_command(groups["train"], "cvae-tense", "train the character-level tense CVAE", [
         "contextlm train cvae-tense --out runs/cvae-tense",
-        "contextlm train cvae-tense --train lab/train.txt --test lab/test.txt --epochs 20 --kl linear",
+        "contextlm train cvae-tense --train lab/train.txt --test lab/test.txt --epochs 20 --kl-schedule linear",
         "contextlm train cvae-tense --train data/vt/train.txt --test lab/test.txt --heldout data/vt/heldout.txt"],
         _train, description="Train a character-level conditional VAE (sentence-VAE stack, tense label given to "
                             "encoder and decoder) with fit_one_cycle, KL annealing and a teacher-forcing schedule; "
@@ -118,29 +132,14 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--train", help="lab-format verbs (sp tp pg p per line); default: `contextlm data get verb-tense`")
     p.add_argument("--test", help="test pairs ('input target' with the lab's 10 conditions, or 'input target src tgt')")
     p.add_argument("--heldout", help="lab-format verbs never in training: accuracy recorded every epoch")
-    p.add_argument("--out", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.lr, help="max learning rate of fit_one_cycle")
-    p.add_argument("--bs", type=int, default=d.bs)
-    p.add_argument("--pairing", choices=["all", "same"], default=d.pairing,
-                   help="reconstruct every form from every form (all) or each form from itself (same, the lab's)")
-    p.add_argument("--kl", choices=["linear", "cyclical", "logistic", "constant"], default=d.kl_schedule,
-                   help="KL annealing: linear is monotonic; cyclical repeats the ramp (Fu et al. 2019)")
-    p.add_argument("--cycles", type=int, default=d.n_cycles, help="cycles of the cyclical schedule")
-    p.add_argument("--kl-ratio", type=float, default=d.kl_ratio, help="share of a cycle (or of training) spent raising beta")
-    p.add_argument("--beta-max", type=float, default=d.beta_max)
-    p.add_argument("--kl-warmup", type=float, default=d.kl_warmup, help="share of training with beta = 0")
-    p.add_argument("--free-bits", type=float, default=d.free_bits, help="KL floor per latent dimension (nats)")
-    p.add_argument("--tf-start", type=float, default=d.tf_start, help="teacher-forcing ratio at the start")
-    p.add_argument("--tf-end", type=float, default=d.tf_end, help="teacher-forcing ratio reached after --tf-ratio")
-    p.add_argument("--tf-ratio", type=float, default=d.tf_ratio, help="share of training over which it falls")
-    p.add_argument("--latent", type=int, default=m["latent_sz"], help="size of z")
-    p.add_argument("--hidden", type=int, default=m["dec_hidden"], help="encoder and decoder LSTM size")
-    p.add_argument("--emb", type=int, default=m["emb_sz"], help="character embedding size")
-    p.add_argument("--word-dropout", type=float, default=0.0)
+    p.add_argument("--out", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL}; never over an "
+                                                        "existing one without --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     p.add_argument("--gaussian-n", type=int, default=100, help="prior samples for the final Gaussian score")
-    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    add_config_argument(p)
+    add_settings_arguments(p, TrainSettings)
+    add_settings_arguments(p, VAEConfig, defaults=DEFAULT_CONFIG)
 
     p = add_command(sub, "convert", "convert verbs between tenses with a trained tense CVAE", [
         "contextlm convert access --from sp --to pg",

@@ -34,7 +34,6 @@ from ..conditioning import Condition
 from ..data.tokens import CHAR_SPECIALS, Vocab
 from ..vae.data import SentenceDL, pad_batch
 from ..errors import ContextLMError
-from ..modelio import save_model_folder
 from ..vae.config import VAEConfig
 from ..vae.model import SentenceVAE
 from ..vae.learner import VAELearner, read_vae_folder
@@ -199,10 +198,7 @@ class TenseLearner(VAELearner):
         df.insert(0, "epoch", range(len(df)))
         return df
 
-    # -- model folders ----------------------------------------------------------------------
-    def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        """Weights + JSON (char vocab, tense labels, hyperparameters) in folder `path`, kind 'tense-cvae'."""
-        return save_model_folder(path, MODEL_KIND, self.model, self.model_config(extra))
+    model_kind = MODEL_KIND
 
 
 class TenseScore(Metric):
@@ -275,7 +271,7 @@ def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[Tens
     set_seed(s.seed, reproducible=True)
     dls = tense_dataloaders(train_lines, valid_pairs, s.pairing, s.bs, seed=s.seed)
     metrics = vae_metrics()[:3] + tense_metrics(valid_pairs, train_lines, all_pairs(heldout_lines))
-    callbacks = [KLAnnealing(s.kl_schedule, s.n_cycles, s.kl_ratio, s.beta_max, s.kl_warmup),
+    callbacks = [KLAnnealing(**s.kl_annealing),
                  TeacherForcing(s.tf_start, s.tf_end, s.tf_ratio), *listify(cbs)]
     learn = tense_learner(dls, config=s.model, metrics=metrics, cbs=callbacks)
     learn.free_bits = s.free_bits

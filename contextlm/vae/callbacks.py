@@ -20,9 +20,9 @@ from fastai.callback.core import Callback
 from fastai.learner import Metric
 
 from ..errors import ContextLMError
+from .settings import SCHEDULES
 from .objectives import active_units, iw_nll, mutual_information
 
-SCHEDULES = ("linear", "cyclical", "logistic", "constant")
 
 
 class ScheduleError(ContextLMError, ValueError):

@@ -4,10 +4,10 @@ Torch-free, so the CLI can read the defaults (and generate its flags) without lo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 
 from ..errors import ContextLMError
-from ..settings import JSONSettings
+from ..settings import JSONSettings, setting
 
 
 class VAEConfigError(ContextLMError, ValueError):
@@ -18,43 +18,32 @@ class VAEConfigError(ContextLMError, ValueError):
 class VAEConfig(JSONSettings):
     """Every hyperparameter of a `SentenceVAE`; saved as JSON next to the weights."""
     settings_name, settings_error = "VAE setting", VAEConfigError
-    vocab_sz: int
-    emb_sz: int = 256
-    enc_hidden: int = 256
-    dec_hidden: int = 256
-    latent_sz: int = 32
-    n_layers: int = 1
-    word_dropout: float = 0.0   # Bowman: decoder inputs -> <unk> with this probability
-    emb_dropout: float = 0.0    # ordinary dropout on embeddings (encoder and decoder)
-    out_dropout: float = 0.0    # dropout on decoder outputs before the softmax layer
-    z_init: bool = True         # initial decoder state from [z; cond]
-    z_concat: bool = True       # z concatenated to every decoder input
-    use_latent: bool = True     # False: the LSTM-LM baseline (no encoder, no z)
-    cond_sz: int = 0            # size of a float condition vector (audio features)
-    n_labels: int = 0           # number of integer condition labels (CVAE)
-    label_emb_sz: int = 8
-    cond_encoder: bool = True   # give the condition to the encoder as well
-    pad_id: int = 1
-    bos_id: int = 2
-    eos_id: int = 3
-    unk_id: int = 0
+    vocab_sz: int = setting(MISSING, "vocabulary size", cli=False, min=5)
+    emb_sz: int = setting(256, "token embedding size", "model", min=1)
+    enc_hidden: int = setting(256, "encoder LSTM size per direction (a small one leaves more to z)", "model", min=1)
+    dec_hidden: int = setting(256, "decoder LSTM size", "model", min=1)
+    latent_sz: int = setting(32, "size of z", "model", min=1)
+    n_layers: int = setting(1, "LSTM layers (encoder and decoder)", "model", min=1)
+    word_dropout: float = setting(0.0, "decoder inputs -> <unk> with this probability (Bowman et al.)", "model",
+                                  min=0, max=1)
+    emb_dropout: float = setting(0.0, "dropout on embeddings", "model", min=0, max=1)
+    out_dropout: float = setting(0.0, "dropout on decoder outputs before the softmax layer", "model", min=0, max=1)
+    z_init: bool = setting(True, "initial decoder state from [z; condition]", "model")
+    z_concat: bool = setting(True, "z concatenated to every decoder input", "model")
+    use_latent: bool = setting(True, "false: the LSTM-LM baseline of the same decoder (no encoder, no z)", "model")
+    cond_sz: int = setting(0, "size of a float condition vector (audio features)", cli=False, min=0)
+    n_labels: int = setting(0, "number of condition labels (CVAE)", cli=False, min=0)
+    label_emb_sz: int = setting(8, "label embedding size (CVAE)", "model", min=1)
+    cond_encoder: bool = setting(True, "give the condition to the encoder as well", "model")
+    pad_id: int = setting(1, cli=False, min=0)
+    bos_id: int = setting(2, cli=False, min=0)
+    eos_id: int = setting(3, cli=False, min=0)
+    unk_id: int = setting(0, cli=False, min=0)
 
     def __post_init__(self) -> None:
-        for name in ("vocab_sz", "emb_sz", "enc_hidden", "dec_hidden", "n_layers"):
-            if int(getattr(self, name)) < 1:
-                raise VAEConfigError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.latent_sz < 0 or (self.use_latent and self.latent_sz < 1):
-            raise VAEConfigError(f"latent_sz={self.latent_sz}: must be >= 1 (use_latent=False for the LM baseline)")
-        for name in ("word_dropout", "emb_dropout", "out_dropout"):
-            p = getattr(self, name)
-            if not 0.0 <= p <= 1.0:
-                raise VAEConfigError(f"{name}={p}: must be a probability in [0, 1]")
-        if self.cond_sz < 0 or self.n_labels < 0:
-            raise VAEConfigError("cond_sz and n_labels must be >= 0")
+        super().__post_init__()  # every field against its bounds
         if self.cond_sz and self.n_labels:
             raise VAEConfigError("give either cond_sz (feature vector) or n_labels (label embedding), not both")
-        if self.n_labels and self.label_emb_sz < 1:
-            raise VAEConfigError(f"label_emb_sz={self.label_emb_sz}: must be >= 1")
         ids = [self.pad_id, self.bos_id, self.eos_id, self.unk_id]
         if len(set(ids)) != 4 or not all(0 <= i < self.vocab_sz for i in ids):
             raise VAEConfigError(f"pad/bos/eos/unk ids {ids} must be distinct ids below vocab_sz={self.vocab_sz}")

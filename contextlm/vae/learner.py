@@ -183,9 +183,12 @@ class VAELearner(Learner):
                 "condition": self.condition.to_dict(), "max_len": self.max_len,
                 "free_bits": self.free_bits, **(extra or {})}
 
-    def save_model(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        """State dict + JSON config (vocab, condition, hyperparameters) in folder `path`."""
-        return save_model_folder(path, MODEL_KIND, self.model, self.model_config(extra))
+    model_kind = MODEL_KIND
+
+    def save_model(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """State dict + JSON config (vocab, condition, hyperparameters) as the model folder
+        `path`, written atomically; an existing folder is replaced only with `overwrite`."""
+        return save_model_folder(path, self.model_kind, self.model, self.model_config(extra), overwrite=overwrite)
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
