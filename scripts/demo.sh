@@ -17,7 +17,7 @@ case "${DATASET:-synthetic}" in
     ;;
   *) echo "unknown DATASET=$DATASET (use synthetic or spotify-songs)" >&2; exit 2 ;;
 esac
-"$BIN/contextlm" train lm --data "$DATA" --out "$DEMO_DIR/lm" --compare "${ARGS[@]}"
+"$BIN/contextlm" train lm --data "$DATA" --out "$DEMO_DIR/lm" --compare --overwrite "${ARGS[@]}"  # the demo replaces its own run
 for e in 0.1 0.9; do
   "$BIN/contextlm" generate --model "$DEMO_DIR/lm" --energy "$e" -n 8 --seed 0 --top-p 0.95 \
     --out "$DEMO_DIR/samples_energy_$e.txt"
