@@ -38,6 +38,14 @@ def setting(default: Any = MISSING, help: str = "", group: str = "settings", *, 
     return field(default=default, metadata=meta)
 
 
+def override(base: type, name: str, default: Any, help: str | None = None) -> Any:
+    """Field `name` of the settings class `base` with another default (and help): a
+    subclass changes what it needs, the bounds and the group stay one definition."""
+    f = next(f for f in fields(base) if f.name == name)
+    meta = {**f.metadata, **({"help": help} if help else {})}
+    return field(default=default, metadata=meta)
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..data.corpus import Corpus
+from ..training import fit_one_cycle
 from .settings import LMSettings
 
 
@@ -69,11 +70,7 @@ def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None,
     set_seed(s.seed)
     learn = context_language_model_learner(dls, use_features=use_features, config=s.arch(), drop_mult=s.drop_mult,
                                            wd=s.wd, train_data=train_data, cbs=cbs)
-    if progress:
-        learn.fit_one_cycle(s.epochs, s.lr)
-    else:
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(s.epochs, s.lr)
+    fit_one_cycle(learn, s.epochs, s.lr, progress)
     run = LMRun(learn, s, corpus, use_features)
     lm = run.lm
     splits = [("valid", corpus.valid)] + ([("test", corpus.test)] if len(corpus.test) else [])

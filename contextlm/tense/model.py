@@ -29,14 +29,16 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Metric
 from fastcore.basics import listify
 
-from ..vae.callbacks import KLAnnealing, TeacherForcing, vae_metrics
+from ..vae.callbacks import vae_metrics
 from ..conditioning import Condition
 from ..data.tokens import CHAR_SPECIALS, Vocab
 from ..vae.data import SentenceDL, pad_batch
 from ..errors import ContextLMError
+from ..training import fit_one_cycle
 from ..vae.config import VAEConfig
 from ..vae.model import SentenceVAE
 from ..vae.learner import VAELearner, read_vae_folder
+from ..vae.train import vae_callbacks
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
 from .settings import DEFAULT_CONFIG, TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
@@ -271,14 +273,9 @@ def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[Tens
     set_seed(s.seed, reproducible=True)
     dls = tense_dataloaders(train_lines, valid_pairs, s.pairing, s.bs, seed=s.seed)
     metrics = vae_metrics()[:3] + tense_metrics(valid_pairs, train_lines, all_pairs(heldout_lines))
-    callbacks = [KLAnnealing(**s.kl_annealing),
-                 TeacherForcing(s.tf_start, s.tf_end, s.tf_ratio), *listify(cbs)]
+    callbacks = vae_callbacks(s) + listify(cbs)
     learn = tense_learner(dls, config=s.model, metrics=metrics, cbs=callbacks)
     learn.free_bits = s.free_bits
     learn.train_settings = s
-    if progress:
-        learn.fit_one_cycle(s.epochs, s.lr)
-    else:
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(s.epochs, s.lr)
+    fit_one_cycle(learn, s.epochs, s.lr, progress)
     return learn

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ContextLMError
+from ..training import fit_one_cycle
 from .settings import SentenceVAESettings
 
 
@@ -72,11 +73,7 @@ def train_vae(table, s: SentenceVAESettings, tokenizer: str | None = None, cbs=N
     learn = vae_learner(dls, s.model, free_bits=s.free_bits, iw_samples=s.iw_samples,
                         cbs=vae_callbacks(s, use_latent) + listify(cbs))
     learn.train_settings = s
-    if progress:
-        learn.fit_one_cycle(s.epochs, s.lr)
-    else:
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(s.epochs, s.lr)
+    fit_one_cycle(learn, s.epochs, s.lr, progress)
     return learn
 
 
