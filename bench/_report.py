@@ -2,9 +2,13 @@
 
 Each benchmark owns the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`;
 rerunning it replaces only that block, so the file keeps every benchmark's latest run.
+`CONTEXTLM_BENCHMARKS_MD=/tmp/copy.md` sends the section to another file (to try a
+benchmark's report without touching the committed figures); every benchmark also takes
+`--no-report` (print only).
 """
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -13,12 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+ENV_TARGET = "CONTEXTLM_BENCHMARKS_MD"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `bench/` (`make bench` runs them). Not run by CI.\n"
 
 
 def machine() -> str:
     """One line describing where the figures were measured."""
-    import os
     import torch
     cpu = platform.processor() or platform.machine()
     try:
@@ -33,8 +37,20 @@ def machine() -> str:
             f"({torch.get_num_threads()} threads), {dev}, Python {platform.python_version()}")
 
 
+def target() -> Path:
+    """BENCHMARKS.md, or the file named by $CONTEXTLM_BENCHMARKS_MD."""
+    other = os.environ.get(ENV_TARGET)
+    return Path(other) if other else BENCHMARKS
+
+
+def load_text() -> str:
+    """One line about the machine's load: the 1/5/15-minute load averages on its cores."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
+
+
 def write_section(name: str, markdown: str, command: str | None = None) -> Path:
-    """Replace (or append) the block of benchmark `name` in BENCHMARKS.md."""
+    """Replace (or append) the block of benchmark `name` in BENCHMARKS.md (or $CONTEXTLM_BENCHMARKS_MD)."""
     command = command or "python " + " ".join(sys.argv)
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -45,8 +61,9 @@ def write_section(name: str, markdown: str, command: str | None = None) -> Path:
     block = (f"<!-- bench:{name} -->\n{markdown.strip()}\n\n"
              f"_Command:_ `{command}`  \n_Machine:_ {machine()}  \n_Run:_ {stamp}, commit {commit or '?'}\n"
              f"<!-- /bench:{name} -->")
-    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else HEADER
+    path = target()
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text, encoding="utf-8")
-    return BENCHMARKS
+    path.write_text(text, encoding="utf-8")
+    return path

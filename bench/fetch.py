@@ -1,14 +1,15 @@
 """Benchmark `contextlm fetch-features --parse-title` on real music-blog post titles.
 
-The fake Spotify Web API (tests/fake_spotify.py) is backed by TidyTuesday's
-spotify_songs.csv (28,356 tracks) and the command resolves the 1,584 posts of
+The fake Spotify Web API (`contextlm/features/fake_api.py`) is backed by TidyTuesday's
+spotify_songs.csv and the command resolves the posts of
 music_blogs/blog_content_en_sample.json through the real spotipy client. Reported:
 requests made vs the minimum, wall time, matched posts, recall against the strict
-substring join of music_blogs/README.md (92 posts / 38 songs), precision on 30
-matches checked by eye (verdicts in bench/fetch_verdicts.json, keyed by post row),
-and a rerun that must make zero requests.
+substring join described in music_blogs/README.md (recomputed here), precision on a
+fixed random sample of matches checked by eye (verdicts in bench/fetch_verdicts.json,
+keyed by post row), and a rerun that must make zero requests.
 
     python bench/fetch.py [--data ../shared/data] [--show-sample]
+    python bench/fetch.py --quick          # smoke run: the first posts only, prints, writes nothing
 
 The data stays outside the repository: nothing from it is written here except counts
 (post row numbers identify the checked sample).
@@ -38,10 +39,11 @@ from bench._report import write_section  # noqa: E402
 from contextlm.cli import main as cli  # noqa: E402
 from contextlm.features.names import split_title  # noqa: E402
 from contextlm.features.titles import parse_post_title  # noqa: E402
-from tests.fake_spotify import FakeSpotify  # noqa: E402
+from contextlm.features.fake_api import FakeSpotify  # noqa: E402
 
 VERDICTS = Path(__file__).with_name("fetch_verdicts.json")
 SAMPLE, SEED = 30, 0
+QUICK_POSTS = 200  # --quick: the first posts only
 
 
 def _plain(text: str) -> str:
@@ -84,14 +86,25 @@ def run_cli(args: list[str]) -> tuple[int, str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="folder with the shared datasets")
-    ap.add_argument("--show-sample", action="store_true", help="print the 30 sampled matches for checking by eye")
-    ap.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    ap.add_argument("--show-sample", action="store_true",
+                    help=f"print the {SAMPLE} sampled matches for checking by eye")
+    ap.add_argument("--no-report", "--no-write", dest="no_report", action="store_true",
+                    help="print only, leave BENCHMARKS.md alone")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smoke run on the first {QUICK_POSTS} posts (implies --no-report)")
     args = ap.parse_args()
+    args.no_report = args.no_report or args.quick
     data = Path(args.data)
     songs_csv = data / "spotify_songs" / "spotify_songs.csv"
     posts_json = data / "music_blogs" / "blog_content_en_sample.json"
     posts = json.loads(posts_json.read_text(encoding="utf-8"))
     songs = pd.read_csv(songs_csv)
+    quick_dir = None
+    if args.quick:  # the same command on a shorter input file (outside the repository)
+        quick_dir = tempfile.TemporaryDirectory()
+        posts = posts[:QUICK_POSTS]
+        posts_json = Path(quick_dir.name) / posts_json.name
+        posts_json.write_text(json.dumps(posts), encoding="utf-8")
 
     t0 = time.perf_counter()
     api = FakeSpotify.from_table(str(songs_csv), lifetime=1800, max_requests=100_000).start()
@@ -115,6 +128,8 @@ def main() -> None:
         report = pd.read_csv(tmp / "out.matches.csv", keep_default_na=False)
         report_any = pd.read_csv(tmp / "out3.matches.csv", keep_default_na=False)
     api.stop()
+    if quick_dir is not None:
+        quick_dir.cleanup()
 
     queries = {q.key for q in (parse_post_title(p.get("title")) for p in posts) if q is not None}
     matched = report[report["status"] == "matched"]
@@ -166,7 +181,7 @@ def main() -> None:
         "### fetch-features on music-blog post titles (fake Spotify API backed by spotify_songs.csv)",
         "",
         f"{len(posts):,} posts (`--parse-title title`) against {len(api.tracks):,} tracks served by "
-        "`tests/fake_spotify.py` (its search: every word of `track:`/`artist:` must occur, "
+        "`contextlm/features/fake_api.py` (its search: every word of `track:`/`artist:` must occur, "
         "popularity order, like Spotify's field filters but simpler), through the real spotipy client.",
         "",
         "| measure | value |",
@@ -207,7 +222,7 @@ def main() -> None:
     md = "\n".join(lines)
     print(md)
     print(out1.strip().splitlines()[-4], file=sys.stderr)
-    if not args.no_write:
+    if not args.no_report:
         write_section("fetch", md)
 
 

@@ -6,7 +6,7 @@ import pytest
 from contextlm.features.errors import FeatureStoreError
 from contextlm.features.matching import Candidate
 from contextlm.features.store import FeatureStore
-from tests.fake_spotify import feature_values, track_id
+from contextlm.features.fake_api import feature_values, track_id
 
 
 def test_features_missing_and_searches_survive_reopen(tmp_path):

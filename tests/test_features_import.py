@@ -6,7 +6,7 @@ from contextlm.errors import CorpusError
 from contextlm.features.fetch import Columns, fetch_features
 from contextlm.features.importer import import_table
 from contextlm.features.store import FeatureStore
-from tests.fake_spotify import track_id
+from contextlm.features.fake_api import track_id
 
 FEATS = dict(danceability=0.5, energy=0.7, key=5, loudness=-6.0, mode=1, speechiness=0.05, acousticness=0.2,
              instrumentalness=0.0, liveness=0.1, valence=0.3, tempo=120.0)

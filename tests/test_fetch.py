@@ -15,7 +15,7 @@ from contextlm.features.retry import RetryPolicy
 from contextlm.features.schema import AUDIO_FEATURES
 from contextlm.features.spotify import SpotifySource
 from contextlm.features.store import FeatureStore
-from tests.fake_spotify import FakeSpotify, Track, feature_values, invented_tracks, track_id
+from contextlm.features.fake_api import FakeSpotify, Track, feature_values, invented_tracks, track_id
 
 TRACKS = invented_tracks(250)
 IDS = Columns(id_col="track")

@@ -13,7 +13,7 @@ import pytest
 
 from contextlm.cli import main
 from contextlm.features.store import FeatureStore
-from tests.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify, invented_tracks, track_id
+from contextlm.features.fake_api import CLIENT_ID, CLIENT_SECRET, FakeSpotify, invented_tracks, track_id
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACKS = invented_tracks(250)

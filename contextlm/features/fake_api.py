@@ -1,16 +1,18 @@
 """A local stand-in for the Spotify Web API (token, search, audio-features) on 127.0.0.1.
 
-The real spotipy client talks to it over HTTP, so tests exercise the same requests,
-status codes and headers a user meets: scripted 401, 403, 429 with Retry-After, 5xx,
-dropped connections and requests that hang (to kill a client mid-batch). It counts
-every request by endpoint. It stops itself after `lifetime` seconds or
-`max_requests` requests, so a runaway client loop cannot hang a test run.
+The real spotipy client talks to it over HTTP, so the tests (and `bench/fetch.py`)
+exercise the same requests, status codes and headers a user meets: scripted 401, 403,
+429 with Retry-After, 5xx, dropped connections and requests that hang (to kill a client
+mid-batch). It counts every request by endpoint. It stops itself after `lifetime`
+seconds or `max_requests` requests, so a runaway client loop cannot hang a test run.
 
     with FakeSpotify(tracks) as api:
         api.fail("audio-features", 429, headers={"Retry-After": "2"})
         source = SpotifySource(credentials=api.credentials, api_url=api.api_url, token_url=api.token_url)
 
-The benchmark backs it with a public feature table (`FakeSpotify.from_table`).
+The benchmark backs it with a public feature table (`FakeSpotify.from_table`). Standard
+library only; nothing in the library imports it (it lives in the package so the tests and
+the benchmarks share one fake without importing from `tests/`).
 """
 from __future__ import annotations
 
