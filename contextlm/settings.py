@@ -46,6 +46,11 @@ def override(base: type, name: str, default: Any, help: str | None = None) -> An
     return field(default=default, metadata=meta)
 
 
+def _fmt(v: float) -> str:
+    """A bound as people write it: 4294967295, not 4.29497e+09; 0.99, not 0.9900."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -88,11 +93,11 @@ def check_field(cls: type, f, value: Any) -> Any:
                 raise err(f"{where}: must be a whole number")
             value = int(value)
         if m.get("min") is not None and value < m["min"]:
-            raise err(f"{where}: must be >= {m['min']:g}")
+            raise err(f"{where}: must be >= {_fmt(m['min'])}")
         if m.get("gt") is not None and value <= m["gt"]:
-            raise err(f"{where}: must be > {m['gt']:g}")
+            raise err(f"{where}: must be > {_fmt(m['gt'])}")
         if m.get("max") is not None and value > m["max"]:
-            raise err(f"{where}: must be <= {m['max']:g}")
+            raise err(f"{where}: must be <= {_fmt(m['max'])}")
     if kind == "str" and not isinstance(value, str):
         raise err(f"{where}: must be a string")
     if kind == "list":
@@ -168,29 +173,41 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: Ite
         if kind == "list":
             kw.update(nargs="*", metavar="NAME")
         elif kind in ("int", "float"):
-            kw.update(type=_number(int if kind == "int" else float, f.name), metavar="N" if kind == "int" else "X")
+            kw.update(type=number(int if kind == "int" else float, m.get("min"), m.get("max"), m.get("gt")),
+                      metavar="N" if kind == "int" else "X")
         if m.get("choices"):  # checked by check_field, so a wrong one is the same one-line error
             kw.update(metavar="{" + ",".join(map(str, m["choices"])) + "}")
         g.add_argument(flag(f.name), **kw)
 
 
-def _number(typ: type, name: str):
-    def parse(text: str):
+class number:
+    """An argparse type for a bounded number: `number(int, min=1, max=10**6)`. A value out of
+    range, NaN, infinite or not a number is a one-line usage error naming the flag; the
+    bounds stay readable (`.min`, `.max`, `.gt`) for `--help` and for tests."""
+
+    def __init__(self, kind: type = float, min: float | None = None, max: float | None = None,
+                 gt: float | None = None):
+        self.kind, self.min, self.max, self.gt = kind, min, max, gt
+        self.__name__ = kind.__name__  # argparse names the type in its messages
+
+    def __call__(self, text: str):
         try:
-            value = float(text) if typ is float else int(text)
+            value = float(text)
         except ValueError:
-            if typ is int:
-                try:  # "1e3" is a whole number written as a float
-                    value = float(text)
-                except ValueError:
-                    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-                if not math.isfinite(value) or value != int(value):
-                    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-                return int(value)
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+        if self.kind is int:
+            if value != int(value):
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+            value = int(value)
+        if self.min is not None and value < self.min:
+            raise argparse.ArgumentTypeError(f"{text}: must be >= {_fmt(self.min)}")
+        if self.gt is not None and value <= self.gt:
+            raise argparse.ArgumentTypeError(f"{text}: must be > {_fmt(self.gt)}")
+        if self.max is not None and value > self.max:
+            raise argparse.ArgumentTypeError(f"{text}: must be <= {_fmt(self.max)}")
         return value
-    parse.__name__ = typ.__name__
-    return parse
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

@@ -71,11 +71,18 @@ def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
     (["train", "vae", "--ptb", "{tmp}", "--out", "{tmp}/x"], "ptb.train.txt"),
     (["train", "vae", "--data", "{tmp}/d.csv", "--kl-schedule", "zigzag", "--out", "{tmp}/x"],
      "kl_schedule='zigzag' (--kl-schedule): expected one of linear, cyclical, logistic, constant"),
-    (["train", "vae", "--data", "{tmp}/d.csv", "--epochs", "0", "--out", "{tmp}/x"], "epochs=0 (--epochs): must be >= 1"),
-    (["train", "vae", "--data", "{tmp}/d.csv", "--lr", "nan", "--out", "{tmp}/x"], "lr=nan (--lr): must be a finite"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}/e0.json", "--out", "{tmp}/x"],
+     "epochs=0 (--epochs): must be >= 1"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}/lr.json", "--out", "{tmp}/x"],
+     "lr=nan (--lr): must be a finite"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}/typo.json", "--out", "{tmp}/x"],
+     "unknown training setting(s) ['epoch']"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}", "--out", "{tmp}/x"], "(it is a folder)"),
 ])
 def test_errors_are_one_line(trained, tmp_path, capsys, argv, msg):
     pd.DataFrame({"text": SENTS, "split": ["train"] * 6 + ["valid"] * 2}).to_csv(tmp_path / "d.csv", index=False)
+    for name, text in (("e0", '{"epochs": 0}'), ("lr", '{"lr": NaN}'), ("typo", '{"epoch": 3}')):
+        (tmp_path / f"{name}.json").write_text(text)
     argv = [a.format(m=trained, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -9,6 +9,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..settings import number
 from ._common import add_command, wrote
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def register(sub, groups) -> None:
     st.add_argument("--store", help=f"SQLite feature store (default {default_store()})")
     st.add_argument("--offline", action="store_true", help="no API requests: match against the store only")
     st.add_argument("--report", help="match report CSV (default OUT_STEM.matches.csv next to --out)")
-    st.add_argument("--min-score", type=float, default=85.0,
+    st.add_argument("--min-score", type=number(float, min=0, max=100), default=85.0,
                     help="reject matches whose title or artist similarity is below this (0-100, default 85)")
     st.add_argument("--any-version", action="store_true",
                     help="accept another version (remix, live) when the one named is not found; the report says "
@@ -178,10 +179,10 @@ def register(sub, groups) -> None:
     api.add_argument("--credentials", metavar="FILE",
                      help="file with SPOTIPY_CLIENT_ID=... and SPOTIPY_CLIENT_SECRET=... lines (or JSON "
                           "client_id/client_secret); default: those environment variables")
-    api.add_argument("--max-retries", type=int, default=4, help="retries of a 5xx/network failure (default 4)")
-    api.add_argument("--backoff", type=float, default=1.0, help="first retry wait in s, doubled each time (default 1)")
-    api.add_argument("--max-rate-waits", type=int, default=5, help="429 answers to wait out per request (default 5)")
-    api.add_argument("--max-wait", type=float, default=120.0,
+    api.add_argument("--max-retries", type=number(int, min=0, max=100), default=4, help="retries of a 5xx/network failure (default 4)")
+    api.add_argument("--backoff", type=number(float, min=0, max=600), default=1.0, help="first retry wait in s, doubled each time (default 1)")
+    api.add_argument("--max-rate-waits", type=number(int, min=0, max=1000), default=5, help="429 answers to wait out per request (default 5)")
+    api.add_argument("--max-wait", type=number(float, min=0, max=3600), default=120.0,
                      help="stop instead of waiting when a 429 asks for more seconds than this (default 120)")
     api.add_argument("--api-url", default="https://api.spotify.com/v1/", help="Web API base URL (a compatible server)")
     api.add_argument("--token-url", default="https://accounts.spotify.com/api/token", help="token endpoint URL")

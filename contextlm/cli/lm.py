@@ -6,7 +6,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ._common import add_command, parse_assignments, wrote
+from ..settings import number
+from ._common import add_command, add_sampling_arguments, parse_assignments, wrote
 
 
 def register(sub, groups) -> None:
@@ -37,17 +38,12 @@ def register(sub, groups) -> None:
         "contextlm generate --model runs/lm --energy 0.9 -n 1000 --out samples.txt",
     ], _generate)
     p.add_argument("--model", type=Path, required=True, help="model folder (from `contextlm train lm`)")
-    p.add_argument("--energy", type=float, help="shortcut for --feature energy=VALUE")
+    p.add_argument("--energy", type=number(float), help="shortcut for --feature energy=VALUE")
     p.add_argument("--feature", action="append", metavar="NAME=VALUE",
                    help="set a feature (repeatable); unset features stay at their training mean")
-    p.add_argument("-n", type=int, default=10, help="number of texts")
-    p.add_argument("--max-len", type=int, default=60, help="maximum tokens per text")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float)
+    add_sampling_arguments(p)
     p.add_argument("--allow-unk", action="store_true", help="allow the unknown-word token in samples")
     p.add_argument("--prefix", default="", help="text every sample starts with")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the samples, one per line (.txt) or as a table (.csv)")
 
     p = add_command(sub, "evaluate", "perplexity of a trained model on a corpus file", [
@@ -62,8 +58,8 @@ def register(sub, groups) -> None:
     p.add_argument("--split-col", default="split")
     p.add_argument("--drop-missing", action="store_true")
     p.add_argument("--encoding", default="utf-8")
-    p.add_argument("--bs", type=int, default=32)
-    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--bs", type=number(int, min=1, max=65536), default=32, help="batch size (default 32)")
+    p.add_argument("--bptt", type=number(int, min=1, max=100_000), default=70, help="tokens per window (default 70)")
 
 
 def _train(args) -> int:

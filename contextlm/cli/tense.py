@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_command, wrote
+from ..settings import number
+from ._common import add_command, seed_type, wrote
 
 DEFAULT_MODEL = "runs/cvae-tense"
 
@@ -33,8 +34,8 @@ def register(sub, groups) -> None:
     p.add_argument("dataset", help="what to build: verb-tense")
     p.add_argument("--source", choices=["lemminflect"], default="lemminflect", help="where the forms come from")
     p.add_argument("--out", default="data/verb_tense_lemminflect", help="folder for train.txt and heldout.txt")
-    p.add_argument("--heldout", type=float, default=0.1, help="share of verbs held out (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
+    p.add_argument("--heldout", type=number(float, gt=0, max=0.99), default=0.1, help="share of verbs held out (default 0.1)")
+    p.add_argument("--seed", type=seed_type(), default=0, help="seed of the held-out draw")
     p.add_argument("--keep-in-train", nargs="*", default=[], metavar="FILE",
                    help="lab-format files whose verbs are never held out (e.g. the lab's train.txt and test.txt)")
 
@@ -135,8 +136,9 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--out", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL}; never over an "
                                                         "existing one without --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
-    p.add_argument("--gaussian-n", type=int, default=100, help="prior samples for the final Gaussian score")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--gaussian-n", type=number(int, min=1, max=10**6), default=100,
+                   help="prior samples for the final Gaussian score")
+    p.add_argument("--threads", type=number(int, min=0, max=1024), default=0, help="torch CPU threads (default: torch's choice)")
     add_config_argument(p)
     add_settings_arguments(p, TrainSettings)
     add_settings_arguments(p, VAEConfig, defaults=DEFAULT_CONFIG)
@@ -149,12 +151,12 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--from", dest="src", required=True, help="tense of the words: sp, tp, pg, p (or full names)")
     p.add_argument("--to", dest="tgt", required=True, help="tense to write: sp, tp, pg, p (or full names)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
-    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    p.add_argument("--beam", type=number(int, min=1, max=1000), default=1, help="beam size (1: greedy)")
 
     p = add_command(sub, "sample-tenses", "decode z ~ N(0, I) in all four tenses", [
         "contextlm sample-tenses -n 10",
         "contextlm sample-tenses -n 100 --seed 1 --model runs/cvae-tense --train lab/train.txt"], _sample)
-    p.add_argument("-n", type=int, default=10, help="number of codes z to draw")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("-n", type=number(int, min=1, max=10**6), default=10, help="number of codes z to draw")
+    p.add_argument("--seed", type=seed_type(), default=None)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
     p.add_argument("--train", help="verbs to check the samples against (default: the model's training file)")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_command, parse_assignments, wrote
+from ..settings import number
+from ._common import add_command, add_sampling_arguments, parse_assignments, seed_type, wrote
 
 
 def register(sub, groups) -> None:
@@ -33,11 +34,8 @@ def register(sub, groups) -> None:
         "contextlm sample --model runs/vae --method greedy --out samples.txt",
     ], _sample)
     _model_args(p)
-    p.add_argument("-n", type=int, default=10)
+    add_sampling_arguments(p, max_len=None, seed=False)
     p.add_argument("--method", choices=["sample", "greedy", "beam"], default="sample")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
-    p.add_argument("--top-p", type=float, help="nucleus sampling threshold, e.g. 0.9")
     p.add_argument("--out", type=Path, help="write the samples, one per line")
 
     p = add_command(sub, "interpolate", "decode points between two sentences in latent space (homotopy)", [
@@ -47,7 +45,7 @@ def register(sub, groups) -> None:
     p.add_argument("s0")
     p.add_argument("s1")
     _model_args(p)
-    p.add_argument("--steps", type=int, default=8, help="points including both ends")
+    p.add_argument("--steps", type=number(int, min=2, max=1000), default=8, help="points including both ends")
     p.add_argument("--path", choices=["lerp", "slerp"], default="lerp")
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
     p.add_argument("--out", type=Path, help="write the table (.csv)")
@@ -61,7 +59,7 @@ def register(sub, groups) -> None:
     _model_args(p)
     p.add_argument("--input", type=Path, help="file with one sentence per line")
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
-    p.add_argument("--beam-size", type=int, default=5)
+    p.add_argument("--beam-size", type=number(int, min=1, max=1000), default=5)
     p.add_argument("--to-label", help="decode with this label instead of --label (CVAE conversion)")
     p.add_argument("--out", type=Path, help="write a table (.csv) of input and reconstruction")
 
@@ -70,7 +68,7 @@ def _model_args(p) -> None:
     p.add_argument("--model", type=Path, required=True, help="model folder (from `contextlm train vae`)")
     p.add_argument("--feature", action="append", metavar="NAME=VALUE", help="feature value (repeatable)")
     p.add_argument("--label", help="condition label (CVAE)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type(), default=0)
 
 
 def _condition(args, learn):

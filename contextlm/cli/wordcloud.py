@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_command, parse_assignments, wrote
+from ..settings import number
+from ._common import add_command, add_sampling_arguments, parse_assignments, wrote
 
 EXAMPLES = [
     "contextlm wordcloud --model runs/lm --energy 0 1",
@@ -115,25 +116,22 @@ def register(sub, groups) -> None:
     src.add_argument("--model", metavar="DIR", help="a model folder from `contextlm train lm`")
     src.add_argument("--corpus", metavar="FILE", help="real text instead of a model (CSV/JSONL/Parquet)")
     g = p.add_argument_group("levels (with --model)")
-    g.add_argument("--energy", nargs="+", type=float, metavar="LEVEL", help="energy levels to compare, e.g. 0 1")
+    g.add_argument("--energy", nargs="+", type=number(float), metavar="LEVEL", help="energy levels to compare, e.g. 0 1")
     g.add_argument("--feature", action="append", metavar="NAME|NAME=VALUE",
                    help="NAME: the feature to vary (with --levels); NAME=VALUE: hold a feature at VALUE "
                         "(repeatable; others stay at their training mean)")
-    g.add_argument("--levels", nargs="+", type=float, metavar="LEVEL", help="levels of the --feature NAME")
+    g.add_argument("--levels", nargs="+", type=number(float), metavar="LEVEL", help="levels of the --feature NAME")
     g = p.add_argument_group("sampling (with --model)")
-    g.add_argument("--n-words", type=int, default=10_000, help="words to sample per level (default 10000)")
-    g.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same files (default 0)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely words only")
-    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold, e.g. 0.9")
-    g.add_argument("--max-len", type=int, default=60, help="maximum tokens per sampled text (default 60)")
-    g.add_argument("--batch-size", type=int, default=256, help="texts sampled in parallel in the first round (default 256); "
+    g.add_argument("--n-words", type=number(int, min=1, max=10**7), default=10_000,
+                   help="words to sample per level (default 10000)")
+    add_sampling_arguments(g, n=None)
+    g.add_argument("--batch-size", type=number(int, min=1, max=65536), default=256, help="texts sampled in parallel in the first round (default 256); "
                         "the rest follow in one batch of up to 4x that")
     g.add_argument("--train-corpus", metavar="FILE",
                    help="fit the text->feature regressor on FILE instead of the model's training corpus")
     g = p.add_argument_group("real text (with --corpus)")
     g.add_argument("--by", metavar="FEATURE", help="the feature column to split the corpus by")
-    g.add_argument("--bins", type=int, default=2, help="equal-count quantile bins (default 2)")
+    g.add_argument("--bins", type=number(int, min=2, max=100), default=2, help="equal-count quantile bins (default 2)")
     g.add_argument("--text-col", default="text", help="the text column (default text)")
     g.add_argument("--split", choices=["all", "train", "valid", "test"], default="all",
                    help="which split of the corpus to use (default all)")
@@ -141,7 +139,7 @@ def register(sub, groups) -> None:
     g.add_argument("--stopwords", metavar="FILE", help="more stopwords, one per line, added to NLTK's English list")
     g.add_argument("--no-regressor", action="store_true", help="skip the text->feature regressor and AUC")
     g.add_argument("--out", metavar="DIR", help="output folder (default wordcloud-FEATURE)")
-    g.add_argument("--top", type=int, default=15, help="words per level in the terminal table (default 15)")
-    g.add_argument("--width", type=int, default=800, help="pixel width of each cloud (default 800)")
-    g.add_argument("--height", type=int, default=400, help="pixel height of each cloud (default 400)")
-    g.add_argument("--max-words", type=int, default=150, help="words per cloud (default 150)")
+    g.add_argument("--top", type=number(int, min=1, max=10_000), default=15, help="words per level in the terminal table (default 15)")
+    g.add_argument("--width", type=number(int, min=16, max=10_000), default=800, help="pixel width of each cloud (default 800)")
+    g.add_argument("--height", type=number(int, min=16, max=10_000), default=400, help="pixel height of each cloud (default 400)")
+    g.add_argument("--max-words", type=number(int, min=1, max=10_000), default=150, help="words per cloud (default 150)")

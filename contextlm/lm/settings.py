@@ -35,16 +35,16 @@ class LMSettings(JSONSettings):
     drop_missing: bool = setting(False, "drop rows with empty or over-long text or missing/invalid features "
                                         "(and say how many)", "corpus")
     encoding: str = setting("utf-8", "text encoding of the file", "corpus")
-    max_chars: int = setting(100_000, "longest document accepted", "corpus", min=1)
+    max_chars: int = setting(100_000, "longest document accepted", "corpus", min=1, max=10**8)
     # tokens and scaling
-    min_freq: int = setting(2, "rarer tokens become xxunk", "tokens and scaling", min=1)
-    max_vocab: int = setting(60000, "largest vocabulary", "tokens and scaling", min=8)
+    min_freq: int = setting(2, "rarer tokens become xxunk", "tokens and scaling", min=1, max=10**6)
+    max_vocab: int = setting(60000, "largest vocabulary", "tokens and scaling", min=8, max=10**7)
     scaling: str = setting("standard", "feature scaling fitted on the train split (standard: centred inputs "
                                        "train far better)", "tokens and scaling", choices=SCALINGS)
     # model
-    emb_sz: int = setting(400, "word embedding size", "model", min=1)
-    n_hid: int = setting(1152, "LSTM hidden size", "model", min=1)
-    n_layers: int = setting(3, "LSTM layers", "model", min=1)
+    emb_sz: int = setting(400, "word embedding size", "model", min=1, max=65536)
+    n_hid: int = setting(1152, "LSTM hidden size", "model", min=1, max=65536)
+    n_layers: int = setting(3, "LSTM layers", "model", min=1, max=64)
     drop_mult: float = setting(1.0, "multiplier of all AWD-LSTM dropouts", "model", min=0, max=10)
     context_input: bool = setting(True, "context concatenated to every word embedding", "where the context enters")
     context_init: bool = setting(False, "context also sets the LSTM state at every document start",
@@ -52,17 +52,17 @@ class LMSettings(JSONSettings):
     context_bias: bool = setting(False, "context also shifts the output logits (a linear map to the vocabulary)",
                                  "where the context enters")
     context_proj: int = setting(0, "project the context to this size first (0: none)", "where the context enters",
-                                min=0)
+                                min=0, max=65536)
     context_dropout: float = setting(0.0, "probability of replacing a row's context by the learned null context in "
                                           "training (needed for --guidance)", "where the context enters",
                                      min=0, max=1)
-    label_emb_sz: int = setting(8, "embedding size of each label column", "where the context enters", min=1)
+    label_emb_sz: int = setting(8, "embedding size of each label column", "where the context enters", min=1, max=4096)
     # training
-    bs: int = setting(32, "batch size (parallel streams)", "training", min=1)
-    bptt: int = setting(70, "tokens per window (back-propagation through time)", "training", min=1)
-    epochs: int = setting(4, "epochs of fit_one_cycle", "training", min=1)
+    bs: int = setting(32, "batch size (parallel streams)", "training", min=1, max=65536)
+    bptt: int = setting(70, "tokens per window (back-propagation through time)", "training", min=1, max=100_000)
+    epochs: int = setting(4, "epochs of fit_one_cycle", "training", min=1, max=100_000)
     lr: float = setting(3e-3, "maximum learning rate of fit_one_cycle", "training", gt=0, max=10)
-    wd: float = setting(0.1, "weight decay", "training", min=0)
+    wd: float = setting(0.1, "weight decay", "training", min=0, max=10)
     seed: int = setting(42, "seed of the split, the batches and the weights", "training", min=0, max=2**32 - 1)
 
     def __post_init__(self) -> None:

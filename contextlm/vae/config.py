@@ -19,11 +19,11 @@ class VAEConfig(JSONSettings):
     """Every hyperparameter of a `SentenceVAE`; saved as JSON next to the weights."""
     settings_name, settings_error = "VAE setting", VAEConfigError
     vocab_sz: int = setting(MISSING, "vocabulary size", cli=False, min=5)
-    emb_sz: int = setting(256, "token embedding size", "model", min=1)
-    enc_hidden: int = setting(256, "encoder LSTM size per direction (a small one leaves more to z)", "model", min=1)
-    dec_hidden: int = setting(256, "decoder LSTM size", "model", min=1)
-    latent_sz: int = setting(32, "size of z", "model", min=1)
-    n_layers: int = setting(1, "LSTM layers (encoder and decoder)", "model", min=1)
+    emb_sz: int = setting(256, "token embedding size", "model", min=1, max=65536)
+    enc_hidden: int = setting(256, "encoder LSTM size per direction (a small one leaves more to z)", "model", min=1, max=65536)
+    dec_hidden: int = setting(256, "decoder LSTM size", "model", min=1, max=65536)
+    latent_sz: int = setting(32, "size of z", "model", min=1, max=65536)
+    n_layers: int = setting(1, "LSTM layers (encoder and decoder)", "model", min=1, max=64)
     word_dropout: float = setting(0.0, "decoder inputs -> <unk> with this probability (Bowman et al.)", "model",
                                   min=0, max=1)
     emb_dropout: float = setting(0.0, "dropout on embeddings", "model", min=0, max=1)
@@ -33,7 +33,7 @@ class VAEConfig(JSONSettings):
     use_latent: bool = setting(True, "false: the LSTM-LM baseline of the same decoder (no encoder, no z)", "model")
     cond_sz: int = setting(0, "size of a float condition vector (audio features)", cli=False, min=0)
     n_labels: int = setting(0, "number of condition labels (CVAE)", cli=False, min=0)
-    label_emb_sz: int = setting(8, "label embedding size (CVAE)", "model", min=1)
+    label_emb_sz: int = setting(8, "label embedding size (CVAE)", "model", min=1, max=4096)
     cond_encoder: bool = setting(True, "give the condition to the encoder as well", "model")
     pad_id: int = setting(1, cli=False, min=0)
     bos_id: int = setting(2, cli=False, min=0)

@@ -22,25 +22,25 @@ class VAETrainSettings(JSONSettings):
     """fit_one_cycle, KL annealing (Bowman; Fu et al. 2019), free bits (Li et al. 2019) and
     scheduled teacher forcing; `model` overrides `VAEConfig` fields."""
     settings_name = "training setting"
-    epochs: int = setting(4, "epochs of fit_one_cycle", "training", min=1)
+    epochs: int = setting(4, "epochs of fit_one_cycle", "training", min=1, max=100_000)
     lr: float = setting(2e-3, "maximum learning rate of fit_one_cycle", "training", gt=0, max=10)
-    bs: int = setting(32, "batch size", "training", min=1)
+    bs: int = setting(32, "batch size", "training", min=1, max=65536)
     seed: int = setting(42, "seed of the split, the batches and the weights", "training", min=0, max=2**32 - 1)
     kl_schedule: str = setting("cyclical", "KL annealing: linear (monotonic), cyclical (Fu et al.), logistic, constant",
                                "KL annealing", choices=SCHEDULES)
-    n_cycles: int = setting(4, "cycles of the cyclical schedule", "KL annealing", min=1)
+    n_cycles: int = setting(4, "cycles of the cyclical schedule", "KL annealing", min=1, max=10_000)
     kl_ratio: float = setting(0.5, "share of each cycle (or of training) spent raising beta", "KL annealing",
                               gt=0, max=1)
-    beta_max: float = setting(1.0, "largest KL weight", "KL annealing", min=0)
+    beta_max: float = setting(1.0, "largest KL weight", "KL annealing", min=0, max=100)
     kl_warmup: float = setting(0.0, "share of training with beta = 0 (autoencoder pretraining)", "KL annealing",
                                min=0, max=0.99)
-    free_bits: float = setting(0.0, "KL floor per latent dimension in nats", "KL annealing", min=0)
+    free_bits: float = setting(0.0, "KL floor per latent dimension in nats", "KL annealing", min=0, max=100)
     tf_start: float = setting(1.0, "teacher-forcing ratio at the start of training", "teacher forcing", min=0, max=1)
     tf_end: float = setting(1.0, "teacher-forcing ratio after --tf-ratio of training (below 1: scheduled sampling, "
                                  "step-by-step decoding)", "teacher forcing", min=0, max=1)
     tf_ratio: float = setting(1.0, "share of training over which teacher forcing falls", "teacher forcing",
                               gt=0, max=1)
-    iw_samples: int = setting(0, "importance samples for the validation IW-NLL (0: off)", "evaluation", min=0)
+    iw_samples: int = setting(0, "importance samples for the validation IW-NLL (0: off)", "evaluation", min=0, max=100_000)
     model: dict[str, Any] = setting(None, "VAEConfig overrides", cli=False, default_factory=dict)
 
     @property
@@ -70,11 +70,11 @@ class SentenceVAESettings(VAETrainSettings):
     tokenizer: str | None = setting(None, "fastai, whitespace or char (default: whitespace for PTB, else fastai)",
                                     "tokens", choices=TOKENIZERS)
     max_len: int = setting(40, "tokens kept per sentence (longer ones are cut)", "tokens", min=1, max=10_000)
-    min_freq: int = setting(1, "rarer tokens become <unk>", "tokens", min=1)
-    max_vocab: int = setting(60000, "largest vocabulary", "tokens", min=5)
+    min_freq: int = setting(1, "rarer tokens become <unk>", "tokens", min=1, max=10**6)
+    max_vocab: int = setting(60000, "largest vocabulary", "tokens", min=5, max=10**7)
     epoch_size: int | None = setting(None, "sentences per training epoch (a fresh random subset each epoch)",
-                                     "training", min=1)
-    grad_clip: float = setting(5.0, "gradient norm clip (0: off)", "training", min=0)
+                                     "training", min=1, max=10**9)
+    grad_clip: float = setting(5.0, "gradient norm clip (0: off)", "training", min=0, max=10**6)
 
     def __post_init__(self) -> None:
         super().__post_init__()
