@@ -78,15 +78,26 @@ def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
     (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}/typo.json", "--out", "{tmp}/x"],
      "unknown training setting(s) ['epoch']"),
     (["train", "vae", "--data", "{tmp}/d.csv", "--config", "{tmp}", "--out", "{tmp}/x"], "(it is a folder)"),
+    (["train", "vae", "--data", "{tmp}/d.csv", "--out", "{m}"], "exists; pass --overwrite"),
+    (["interpolate", "", "", "--model", "{m}"], "empty sentence ''"),
+    (["interpolate", "zzz qqq", SENTS[0], "--model", "{m}"], "sentence 'zzz qqq': none of its tokens"),
+    (["reconstruct", "--model", "{m}", "--input", "{tmp}"], "is a folder; give a text file"),
+    (["reconstruct", "--model", "{m}", "--input", "{tmp}/d.csv", "--out", "{tmp}/d.csv"], "is an input of this"),
+    (["reconstruct", "--model", "{m}", "--to-label", "p", SENTS[0]], "conditioned on features"),
+    (["sample", "--model", "{m}", "--out", "{tmp}/d.csv", "--overwrite"], "cannot write '.csv'"),
+    (["sample", "--model", "{m}", "--out", "{tmp}/old.txt"], "old.txt exists; pass --overwrite"),
+    (["sample", "--model", "{m}", "--out", "{tmp}"], "is a folder"),
 ])
 def test_errors_are_one_line(trained, tmp_path, capsys, argv, msg):
     pd.DataFrame({"text": SENTS, "split": ["train"] * 6 + ["valid"] * 2}).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "old.txt").write_text("kept\n")
     for name, text in (("e0", '{"epochs": 0}'), ("lr", '{"lr": NaN}'), ("typo", '{"epoch": 3}')):
         (tmp_path / f"{name}.json").write_text(text)
     argv = [a.format(m=trained, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
+    assert (tmp_path / "old.txt").read_text() == "kept\n" and (trained / "model.pth").exists()  # nothing lost
 
 
 def test_help_ends_with_examples(capsys):

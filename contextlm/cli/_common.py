@@ -43,6 +43,83 @@ def add_sampling_arguments(p: argparse.ArgumentParser, n: int | None = 10, max_l
 
 
 MAX_SAMPLES = 100_000  # texts one sampling command keeps in memory
+TABLES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")   # what `write_table` writes
+
+
+def add_output_arguments(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--out", type=Path, help=help)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two spellings (`./x`, symlinks, hard links) name one file."""
+    import os
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                             # one of them does not exist yet
+        return False
+
+
+def check_output(path: Path, flag: str = "--out", overwrite: bool = False, suffixes: tuple[str, ...] = (),
+                 inputs: tuple[Path, ...] = ()) -> Path:
+    """Refuse, before any work, an output that is a folder, has a suffix nothing writes, is
+    one of the `inputs`, or exists (unless --overwrite)."""
+    from ..errors import ContextLMError
+    path = Path(path)
+    for inp in inputs:
+        if same_file(inp, path):
+            raise ContextLMError(f"{flag} {path} is an input of this command; writing it would lose it, "
+                                 f"choose another {flag}")
+    if path.is_dir():
+        raise ContextLMError(f"{flag} {path}: is a folder; name a file such as {path / ('out' + (suffixes or ('.txt',))[0])}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ContextLMError(f"{flag} {path}: cannot write '{path.suffix}' (use {', '.join(suffixes)})")
+    if path.exists() and not overwrite:
+        raise ContextLMError(f"{flag} {path} exists; pass --overwrite to replace it")
+    return path
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` on a temporary sibling, then `os.replace` it onto `path`: an
+    interrupted write never leaves half a file (and never half-replaces an old one)."""
+    import os
+    import secrets
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_lines(path: Path, flag: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, or one line saying what is wrong with it."""
+    from ..errors import ContextLMError
+    path = Path(path)
+    if not path.exists():
+        raise ContextLMError(f"{flag} {path}: no such file")
+    if path.is_dir():
+        raise ContextLMError(f"{flag} {path}: is a folder; give a text file with one sentence per line")
+    try:
+        return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError as e:
+        raise ContextLMError(f"{flag} {path}: not UTF-8 text (byte {e.start})") from None
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    """Texts one per line, written atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))
+
+
+def write_table_atomic(df, path: Path) -> Path:
+    """`write_table` (CSV, TSV, JSON, JSONL, Parquet by suffix) through `write_atomic`."""
+    from ..data.io import write_table
+    return write_atomic(path, lambda tmp: write_table(df, tmp))
 
 
 def wrote(path: str | Path, what: str = "") -> None:

@@ -3,17 +3,12 @@ from the Spotify Web API or from public tables, kept in one SQLite store."""
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..settings import number
-from ._common import add_command, wrote
-
-if TYPE_CHECKING:
-    import pandas as pd
+from ._common import TABLES, add_command, check_output, same_file, write_table_atomic, wrote
 
 
 def default_store() -> Path:
@@ -26,17 +21,6 @@ def _report_path(out: Path) -> Path:
     return out.with_name(out.name.rsplit(".", 1)[0] + ".matches.csv")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """True when two spellings (`./x`, symlinks, hard links) name one file."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:                             # one of them does not exist yet
-        return False
-
-
-WRITABLE = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")   # what `write_table` writes
 
 
 def check_fetch_paths(inp: Path, out: Path, report: Path, overwrite: bool, report_given: bool = True) -> None:
@@ -46,30 +30,11 @@ def check_fetch_paths(inp: Path, out: Path, report: Path, overwrite: bool, repor
     named = [("INPUT", "INPUT", inp), ("--out", "--out", out),
              ("--report" if report_given else "the default --report (OUT.matches.csv)", "--report", report)]
     for (a, _, pa), (b, flag, pb) in combinations(named, 2):
-        if _same_file(pa, pb):
+        if same_file(pa, pb):
             raise ContextLMError(f"{a} and {b} name the same file ({pb}); writing it would lose "
                                  f"{'the input' if a == 'INPUT' else 'the feature table'}, choose another {flag}")
     for _, flag, path in named[1:]:
-        if path.suffix.lower() not in WRITABLE:
-            raise ContextLMError(f"{flag} {path}: cannot write '{path.suffix}' (use {', '.join(WRITABLE)})")
-        if path.is_dir():
-            raise ContextLMError(f"{flag} {path}: is a folder; name a file such as {path / 'features.csv'}")
-        if path.exists() and not overwrite:
-            raise ContextLMError(f"{flag} {path} exists; pass --overwrite to replace it")
-
-
-def write_table_atomic(df: pd.DataFrame, path: Path) -> Path:
-    """Write through a temporary sibling and `os.replace`, so an interrupted write never
-    leaves half a file (and never half-replaces an old one)."""
-    from ..data.io import write_table
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
-    try:
-        write_table(df, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        check_output(path, flag, overwrite, TABLES)
 
 
 def run_fetch(args) -> int:

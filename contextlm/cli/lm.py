@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 
 from ..settings import number
-from ._common import add_command, add_sampling_arguments, parse_assignments, wrote
+from ._common import (add_command, add_output_arguments, add_sampling_arguments, check_output, parse_assignments,
+                      write_atomic, write_lines, wrote)
 
 
 def register(sub, groups) -> None:
@@ -44,7 +45,7 @@ def register(sub, groups) -> None:
     add_sampling_arguments(p)
     p.add_argument("--allow-unk", action="store_true", help="allow the unknown-word token in samples")
     p.add_argument("--prefix", default="", help="text every sample starts with")
-    p.add_argument("--out", type=Path, help="also write the samples, one per line (.txt) or as a table (.csv)")
+    add_output_arguments(p, "also write the samples, one per line (.txt) or as a table (.csv)")
 
     p = add_command(sub, "evaluate", "perplexity of a trained model on a corpus file", [
         "contextlm evaluate --model runs/lm data/synthetic_reviews.csv",
@@ -102,7 +103,13 @@ def _generate(args) -> int:
     features = parse_assignments(args.feature)
     if args.energy is not None:
         features["energy"] = args.energy
+    if args.out:
+        check_output(args.out, "--out", args.overwrite, (".txt", ".csv"))
     lm = load_lm(args.model)
+    unknown = lm.vocab.unknown_words(args.prefix) if args.prefix.strip() else []
+    if unknown:
+        print(f"contextlm: warning: --prefix words not in the model's vocabulary are read as xxunk: "
+              f"{', '.join(unknown[:10])}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         texts = lm.generate(args.n, features, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k,
@@ -117,15 +124,14 @@ def _generate(args) -> int:
     if len(texts) > 50:
         print(f"... ({len(texts) - 50} more)")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         if args.out.suffix.lower() == ".csv":
             import pandas as pd
             df = pd.DataFrame({"text": texts})
             for k, v in zip(lm.feature_names, lm.feature_vector(features)):
                 df[k] = features.get(k, float(v))  # the value asked for, not its float32 copy
-            df.to_csv(args.out, index=False)
+            write_atomic(args.out, lambda tmp: df.to_csv(tmp, index=False))
         else:
-            args.out.write_text("\n".join(texts) + "\n", encoding="utf-8")
+            write_lines(args.out, texts)
         wrote(args.out, "samples")
     return 0
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import number
-from ._common import add_command, add_sampling_arguments, parse_assignments, seed_type, wrote
+from ._common import (TABLES, add_command, add_output_arguments, add_sampling_arguments, check_output,
+                      parse_assignments, read_lines, seed_type, write_lines, write_table_atomic, wrote)
 
 
 def register(sub, groups) -> None:
@@ -36,7 +37,7 @@ def register(sub, groups) -> None:
     _model_args(p)
     add_sampling_arguments(p, max_len=None, seed=False)
     p.add_argument("--method", choices=["sample", "greedy", "beam"], default="sample")
-    p.add_argument("--out", type=Path, help="write the samples, one per line")
+    add_output_arguments(p, "write the samples, one per line (.txt)")
 
     p = add_command(sub, "interpolate", "decode points between two sentences in latent space (homotopy)", [
         'contextlm interpolate "he was silent for a long moment" "it was my turn" --model runs/vae',
@@ -48,7 +49,7 @@ def register(sub, groups) -> None:
     p.add_argument("--steps", type=number(int, min=2, max=1000), default=8, help="points including both ends")
     p.add_argument("--path", choices=["lerp", "slerp"], default="lerp")
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
-    p.add_argument("--out", type=Path, help="write the table (.csv)")
+    add_output_arguments(p, "write the table (.csv, .tsv, .json, .jsonl, .parquet)")
 
     p = add_command(sub, "reconstruct", "encode sentences and decode them back", [
         'contextlm reconstruct --model runs/vae "it was my turn" "where is the book"',
@@ -61,7 +62,7 @@ def register(sub, groups) -> None:
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
     p.add_argument("--beam-size", type=number(int, min=1, max=1000), default=5)
     p.add_argument("--to-label", help="decode with this label instead of --label (CVAE conversion)")
-    p.add_argument("--out", type=Path, help="write a table (.csv) of input and reconstruction")
+    add_output_arguments(p, "write a table (.csv, .tsv, .json, .jsonl, .parquet) of input and reconstruction")
 
 
 def _model_args(p) -> None:
@@ -112,6 +113,8 @@ def _train(args) -> int:
 
 # -- use ------------------------------------------------------------------------------------
 def _sample(args) -> int:
+    if args.out:
+        check_output(args.out, "--out", args.overwrite, (".txt",))
     learn = _load(args)
     cond = _condition(args, learn)
     features, label = (cond, None) if isinstance(cond, dict) else (None, cond)
@@ -120,40 +123,41 @@ def _sample(args) -> int:
     for t in texts:
         print(t)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(texts) + "\n", encoding="utf-8")
-        wrote(args.out, "samples")
+        wrote(write_lines(args.out, texts), "samples")
     return 0
 
 
 def _interpolate(args) -> int:
+    if args.out:
+        check_output(args.out, "--out", args.overwrite, TABLES)
     learn = _load(args)
     table = learn.interpolate(args.s0, args.s1, steps=args.steps, path=args.path, method=args.method,
                               cond=_condition(args, learn))
     for row in table.itertuples():
         print(f"{row.t:.2f}  {row.text}")
     if args.out:
-        from ..data.io import write_table
-        wrote(write_table(table, args.out), "homotopy")
+        wrote(write_table_atomic(table, args.out), "homotopy")
     return 0
 
 
 def _reconstruct(args) -> int:
     from ..errors import ContextLMError
     texts = list(args.texts)
+    if args.out:
+        check_output(args.out, "--out", args.overwrite, TABLES, inputs=(args.input,) if args.input else ())
     if args.input:
-        if not args.input.exists():
-            raise ContextLMError(f"{args.input}: no such file")
-        texts += [ln.strip() for ln in args.input.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        texts += read_lines(args.input, "--input")
     if not texts:
         raise ContextLMError("no sentences: give them as arguments or with --input FILE")
     learn = _load(args)
     cond = _condition(args, learn)
+    if args.to_label is not None and learn.condition.kind != "labels":
+        raise ContextLMError(f"--to-label converts between labels, but {args.model} is conditioned on "
+                             f"{learn.condition.kind}")
     out = learn.reconstruct(texts, method=args.method, cond=cond, dec_cond=args.to_label, beam_size=args.beam_size)
     for src, rec in zip(texts, out):
         print(f"{src}\t->\t{rec}")
     if args.out:
         import pandas as pd
-        from ..data.io import write_table
-        wrote(write_table(pd.DataFrame({"text": texts, "reconstruction": out}), args.out), "reconstructions")
+        wrote(write_table_atomic(pd.DataFrame({"text": texts, "reconstruction": out}), args.out), "reconstructions")
     return 0

@@ -122,6 +122,11 @@ class Vocab:
     def encode(self, texts: Sequence[str], max_len: int | None = None) -> list[list[int]]:
         return [self.sentence_ids(t, max_len) for t in self.tokenize(texts)]
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The tokens of `text` this vocabulary reads as unknown (fastai's markers excluded)."""
+        toks = tokenize_texts([text], self.tokenizer)[0] if str(text).strip() else []
+        return [t for t in toks if t not in self.stoi and not (t.startswith("xx") and t in SPECIAL_TOKENS)]
+
     def textify(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[int(i)] for i in ids]
 

@@ -81,6 +81,16 @@ class VAELearner(Learner):
         tokens, lengths = pad_batch(self.vocab.encode(list(texts), self.max_len), self.vocab.pad_id)
         return tokens.to(self.device), lengths
 
+    def check_texts(self, texts: Sequence[str]) -> None:
+        """Refuse a sentence a user gave that would encode to nothing: empty, or only unknown tokens."""
+        if isinstance(texts, str):
+            raise ContextLMError("give a list of texts, not a single string")
+        for text, row in zip(texts, self.vocab.encode(list(texts), self.max_len)):
+            if not row[1:-1]:
+                raise ContextLMError(f"empty sentence {text!r}: nothing to encode")
+            if all(i == self.vocab.unk_id for i in row[1:-1]):
+                raise ContextLMError(f"sentence {text!r}: none of its tokens is in the model's vocabulary")
+
     def _cond(self, values: Any, n: int) -> torch.Tensor | None:
         cond = self.condition.encode(values, n)
         return None if cond is None else cond.to(self.device)
@@ -121,6 +131,7 @@ class VAELearner(Learner):
                     **gen_kwargs) -> list[str]:
         """Decode each text's posterior mean (`dec_cond`: a different decoder condition,
         e.g. the target tense of a CVAE; defaults to `cond`)."""
+        self.check_texts(texts)
         mu = self.encode(texts, cond)
         return self.decode(mu, cond if dec_cond is None else dec_cond, method, **gen_kwargs)
 
@@ -143,6 +154,7 @@ class VAELearner(Learner):
             raise ContextLMError(f"path={path!r}: expected one of {', '.join(PATHS)}")
         if steps < 2:
             raise ContextLMError(f"steps={steps}: need at least 2 (the two endpoints)")
+        self.check_texts([s0, s1])
         mu = self.encode([s0, s1], cond)
         t = torch.linspace(0, 1, steps)
         z = slerp(mu[0], mu[1], t) if path == "slerp" else torch.lerp(mu[0], mu[1], t.unsqueeze(1))
