@@ -77,3 +77,13 @@ def test_new_keeps_the_feature_table_and_refuses_a_dataset_without_one():
 def test_feature_table_must_match_the_documents():
     with pytest.raises(ValueError, match=r"doc_features must be \(n_docs=40, n_features\)"):
         ContextLanguageModelLoader(_docs(), np.zeros((39, 1)), bs=4, seq_len=5)
+
+
+def test_label_ids_are_one_plus_the_train_index_and_zero_when_unknown_or_missing():
+    import pandas as pd
+    from contextlm.lm.data import encode_labels, label_vocab
+    train = pd.DataFrame({"genre": ["rock", "pop", None, "rock", " "]})
+    names = label_vocab(train, ["genre"])
+    assert names == {"genre": ["pop", "rock"]}
+    ids = encode_labels({"genre": ["rock", "pop", "jazz", None, float("nan"), pd.NA]}, names, 6)
+    assert ids.dtype == np.float32 and ids[:, 0].tolist() == [2, 1, 0, 0, 0, 0]
