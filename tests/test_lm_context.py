@@ -193,10 +193,12 @@ def test_the_learner_trains_every_context_parameter(labelled):
     in_groups = [p for group in learn.opt.param_lists for p in group]
     assert len(in_groups) == len({id(p) for p in in_groups})
     assert {id(p) for p in learn.model.parameters()} == {id(p) for p in in_groups}
-    before = learn.model[0].context.null.detach().clone()
+    context_params = dict(learn.model[0].context.named_parameters())
+    context_params["logit map"] = learn.model[1].context_bias.weight
+    before = {k: p.detach().clone() for k, p in context_params.items()}
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-2)
-    assert not torch.equal(before, learn.model[0].context.null)
+    assert [k for k, p in context_params.items() if torch.equal(before[k], p)] == []
 
 
 # -- guidance ---------------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ exactly as before these switches existed, so old model folders load unchanged.
 documents are laid end to end in `bs` streams, windows cut them anywhere, and the state is
 carried from the previous document. So "the initial state of a document" is the carried
 state at its `xxbos` token. Adding `d(c)` to a layer's state `h` just before the `xxbos`
-step changes only that step's gate pre-activations, by `W_hh d(c)`; we learn that term
-directly: every layer gets `c` as extra input columns that are zero except where the input
-token is `xxbos`. This is exact wherever a document starts (mid-window, or at a window's
+step changes only that step's gate pre-activations, by `W_hh d(c)`; we learn such a term
+directly (a linear map of `c`): every layer gets `c` as extra input columns that are zero
+except where the input token is `xxbos`. This is exact wherever a document starts (mid-window, or at a window's
 first position), costs one LSTM call per layer like fastai's (no state surgery mid-window),
 and the gates can also write the context into the cell state or forget the previous document.
 
@@ -33,7 +33,8 @@ and the gates can also write the context into the cell state or forget the previ
 of the window, also where the window crosses into another document), not per document:
 cheap, and over many windows each document is dropped about `p` of the time. It is not
 scaled by `drop_mult`. A model trained without it still has a null context for guidance:
-zeros (training-mean features, unknown labels), which it never saw in training.
+zeros (features at their training mean under the default standard scaling, labels unknown),
+which it never saw in training.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def check_guidance(model, guidance: float) -> bool:
         raise ContextLMError(f"guidance={guidance:g} needs a conditioned model; this one has no context")
     if not model.has_null_context:
         warnings.warn(f"guidance={guidance:g}: this model was trained without context dropout, so its null context "
-                      "(training-mean features, unknown labels) was never trained", stacklevel=3)
+                      "(zeros: mean features, unknown labels) was never trained", stacklevel=3)
     return True
 
 
