@@ -1,5 +1,6 @@
 """Corpus reading and validation: every bad input names the file, row and column."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,21 +18,17 @@ def _df(n=20, **overrides):
     return df
 
 
+def _write(df, path):
+    """`df` written in the format its suffix names."""
+    {".csv": lambda p: df.to_csv(p, index=False), ".tsv": lambda p: df.to_csv(p, index=False, sep="\t"),
+     ".parquet": df.to_parquet, ".jsonl": lambda p: df.to_json(p, orient="records", lines=True),
+     ".json": lambda p: df.to_json(p, orient="records")}[path.suffix](path)
+    return path
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
 def test_reads_every_table_format(tmp_path, suffix):
-    df = _df()
-    path = tmp_path / f"c{suffix}"
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    elif suffix == ".tsv":
-        df.to_csv(path, index=False, sep="\t")
-    elif suffix == ".jsonl":
-        df.to_json(path, orient="records", lines=True)
-    elif suffix == ".json":
-        df.to_json(path, orient="records")
-    else:
-        df.to_parquet(path)
-    corpus = load_corpus(path, feature_cols=["energy"])
+    corpus = load_corpus(_write(_df(), tmp_path / f"c{suffix}"), feature_cols=["energy"])
     assert len(corpus.df) == 20
     assert list(corpus.df.columns) == ["doc_id", "text", "energy", "split"]
     assert set(corpus.df.split) == {"train", "valid", "test"}
@@ -68,6 +65,56 @@ def test_bad_feature_is_an_error_naming_row_and_column(tmp_path, value, message)
         load_corpus(path, feature_cols=["energy"])
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".json", ".jsonl"])
+def test_numbers_stored_as_text_in_typed_formats_are_an_error(tmp_path, suffix):
+    path = _write(_df(energy=[f"{v:.2f}" for v in np.linspace(0, 1, 20)]), tmp_path / f"c{suffix}")
+    with pytest.raises(CorpusError, match=rf"c\{suffix}: row 1, column 'energy': '0.00' is text, not a number"):
+        load_corpus(path, feature_cols=["energy"])
+
+
+def test_numbers_written_as_text_in_csv_are_numbers(tmp_path):
+    df = _df(energy=[f" {v:.2f}" for v in np.linspace(0, 1, 20)])  # quoted, so pandas keeps them text
+    corpus = corpus_from_df(df, "x.csv", feature_cols=["energy"])
+    assert corpus.df.energy.max() == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_true_and_false_are_not_numbers(tmp_path, suffix):
+    path = _write(_df(energy=[i % 2 == 0 for i in range(20)]), tmp_path / f"c{suffix}")
+    with pytest.raises(CorpusError, match=rf"c\{suffix}: row 1, column 'energy': True is not a number"):
+        load_corpus(path, feature_cols=["energy"])
+
+
+def test_mixed_json_values_name_the_first_that_is_not_a_number(tmp_path):
+    energy = list(np.linspace(0, 1, 20).astype(object))
+    energy[6], energy[8] = [0.5], "0.5"
+    path = _write(_df(energy=energy), tmp_path / "c.jsonl")
+    with pytest.raises(CorpusError, match=r"c\.jsonl: row 7, column 'energy': \[0.5\] is not a number"):
+        load_corpus(path, feature_cols=["energy"])
+    corpus = load_corpus(path, feature_cols=["energy"], drop_missing=True)
+    assert len(corpus.df) == 18 and "2 missing/invalid features" in corpus.notes[0]
+
+
+def test_dates_are_not_numbers(tmp_path):
+    path = _write(_df(energy=pd.date_range("2020-01-01", periods=20)), tmp_path / "c.parquet")
+    with pytest.raises(CorpusError, match=r"c\.parquet: row 1, column 'energy': Timestamp.* is not a number"):
+        load_corpus(path, feature_cols=["energy"])
+
+
+def test_duplicate_columns_in_a_dataframe_are_an_error():
+    df = _df()
+    df.columns = ["text", "energy", "energy"]
+    with pytest.raises(CorpusError, match=r"x: column 'energy' appears more than once"):
+        corpus_from_df(df, "x", feature_cols=["energy"])
+
+
+@pytest.mark.parametrize("name, body", [("h.csv", "text,energy\n"), ("h.tsv", "text\tenergy\n"), ("h.json", "[]")])
+def test_a_file_without_rows_is_named(tmp_path, name, body):
+    (tmp_path / name).write_text(body)
+    with pytest.raises(CorpusError, match=re.escape(f"{name}: no rows")):
+        load_corpus(tmp_path / name, feature_cols=["energy"])
+
+
 def test_drop_missing_reports_how_many_rows_went(tmp_path, capsys):
     energy = list(np.linspace(0, 1, 20).astype(object))
     energy[3], energy[7] = np.nan, "n/a"
@@ -91,9 +138,20 @@ def test_empty_text_is_an_error(tmp_path):
 def test_huge_text_is_an_error_with_a_way_out():
     text = [f"t{i}" for i in range(20)]
     text[2] = "word " * 50_000
-    with pytest.raises(CorpusError, match=r"row 3, column 'text': text is 2[0-9,]+ characters \(limit 100,000"):
+    with pytest.raises(CorpusError, match=r"row 3, column 'text': text is 2[0-9,]+ characters \(limit 100,000"
+                                          r".*raise --max-chars.*--drop-missing"):
         corpus_from_df(_df(text=text), "x.csv")
     assert len(corpus_from_df(_df(text=text), "x.csv", max_chars=300_000).df) == 20
+
+
+def test_drop_missing_drops_over_long_texts_and_counts_them():
+    text = [f"t{i}" for i in range(20)]
+    text[2], text[5], text[9] = "word " * 50_000, "", "x" * 100_001
+    corpus = corpus_from_df(_df(text=text), "x.csv", drop_missing=True)
+    assert len(corpus.df) == 17 and corpus.df.text.str.len().max() < 100
+    assert corpus.notes == ["x.csv: dropped 3 of 20 rows (2 over-long texts, 1 empty text; "
+                            "first: row 3, column 'text': text is 249,999 characters (limit 100,000; "
+                            "split the document or raise --max-chars))"]
 
 
 def test_undecodable_bytes_name_the_line(tmp_path):

@@ -7,7 +7,9 @@ with the columns `doc_id, text, <features...>, split`, and the feature names.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +18,7 @@ import pandas as pd
 
 from ..errors import CorpusError
 from ..features.schema import valid_range
-from .io import read_table
+from .io import TYPED, read_table, require_unique
 
 SPLITS = ("train", "valid", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid",
@@ -76,6 +78,22 @@ class Corpus:
         return Corpus(out, list(self.feature_cols), self.source, list(self.notes), list(self.keep_cols))
 
 
+def _numbers(values: pd.Series, typed: bool) -> pd.Series:
+    """Which values are numbers. True/False are not (pandas would make them 1 and 0), nor
+    are dates; a string is one only in a text format (CSV/TSV), where every value is
+    written as text: in Parquet or JSON it is a number stored as text, or the wrong column."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return pd.Series(True, index=values.index)
+    return values.map(lambda v: (isinstance(v, str) and not typed)
+                      or (isinstance(v, (numbers.Real, Decimal)) and not isinstance(v, (bool, np.bool_)))).astype(bool)
+
+
+def _not_a_number(value, typed: bool) -> str:
+    if typed and isinstance(value, str):
+        return f"{value!r} is text, not a number (store the column as numbers)"
+    return f"{value!r} is not a number"
+
+
 def _sentencizer():
     import spacy
     nlp = spacy.blank("en")
@@ -100,9 +118,9 @@ def load_corpus(path: str | Path, text_col: str = "text", feature_cols: Sequence
 
     `split_col` names a column holding train/valid/test; without it rows are split at
     random with `seed` (by `group_col` if given, so one album never spans two splits).
-    `drop_missing` drops rows with empty text or missing/invalid features and says how
-    many went; otherwise the first such row is an error. `keep_cols` are carried along
-    unchanged (through dropping, splitting and `sentences()`)."""
+    `drop_missing` drops rows with empty or over-long text or missing/invalid features
+    and says how many went; otherwise the first such row is an error. `keep_cols` are
+    carried along unchanged (through dropping, splitting and `sentences()`)."""
     path = Path(path)
     df = read_table(path, encoding=encoding, text_col=text_col)
     return corpus_from_df(df, str(path), text_col, feature_cols, id_col, split_col, drop_missing, fix_text,
@@ -123,39 +141,49 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
         raise CorpusError(f"{source}: cannot keep column {clash[0]!r}: contextlm writes a column of that name")
     if len(set(feature_cols)) != len(feature_cols):
         raise CorpusError(f"{source}: a feature column is named twice in {feature_cols}")
+    require_unique(source, df.columns)
+    if len(df) == 0:
+        raise CorpusError(f"{source}: no rows")
     needed = [text_col, *feature_cols, *keep_cols] + [c for c in (id_col, split_col, group_col) if c]
     for col in needed:
         if col not in df.columns:
             shown = ", ".join(map(str, df.columns[:20])) + (" ..." if len(df.columns) > 20 else "")
             raise CorpusError(f"{source}: no column {col!r} (columns: {shown or 'none'})")
-    if len(df) == 0:
-        raise CorpusError(f"{source}: no rows")
     rows = pd.Series(np.arange(1, len(df) + 1), index=df.index)  # 1-based, header excluded
     bad = pd.Series("", index=df.index)  # first problem of each row, "" if none
+    kind = pd.Series("", index=df.index)  # its kind, counted in the note on dropped rows
+
+    def flag(mask: pd.Series, what: str, why, values: pd.Series | None = None) -> None:
+        """Give rows in `mask` without a problem yet the problem `why`: a string, or a
+        function of the row's entry in `values`."""
+        hit = mask & (bad == "")
+        bad[hit] = why if values is None else [why(v) for v in values[hit]]
+        kind[hit] = what
 
     texts = df[text_col].map(lambda t: "" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t))
     if fix_text:
         texts = texts.map(clean_text)
     else:
         texts = texts.map(lambda t: " ".join(t.split()))
-    bad[(texts == "") & (bad == "")] = f"column {text_col!r}: empty text"
+    flag(texts == "", "empty text", f"column {text_col!r}: empty text")
+    flag(texts.str.len() > max_chars, "over-long text",
+         lambda n: f"column {text_col!r}: text is {n:,} characters (limit {max_chars:,}; "
+                   "split the document or raise --max-chars)", texts.str.len())
 
+    typed = df.attrs.get(TYPED, False)
     feats = {}
     for col in feature_cols:
         raw = df[col]
         num = pd.to_numeric(raw, errors="coerce")
-        missing = raw.isna() | raw.map(lambda v: isinstance(v, str) and not v.strip())
-        non_numeric = num.isna() & ~missing
-        for mask, why in ((missing, "missing value"), (non_numeric, None)):
-            hit = mask & (bad == "")
-            bad[hit] = [f"column {col!r}: " + (why or f"{v!r} is not a number") for v in raw[hit]]
-        inf = np.isinf(num.fillna(0))
-        bad[inf & (bad == "")] = f"column {col!r}: infinite value"
+        missing = raw.isna() | raw.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+        flag(missing, "missing/invalid feature", f"column {col!r}: missing value")
+        flag(~_numbers(raw, typed) | num.isna(), "missing/invalid feature",
+             lambda v: f"column {col!r}: " + _not_a_number(v, typed), raw)
+        flag(np.isinf(num.fillna(0)), "missing/invalid feature", f"column {col!r}: infinite value")
         rng = valid_range(col)
         if rng is not None:
-            out = (num < rng[0]) | (num > rng[1])
-            hit = out & (bad == "")
-            bad[hit] = [f"column {col!r}: {v:g} is outside the valid range [{rng[0]:g}, {rng[1]:g}]" for v in num[hit]]
+            flag((num < rng[0]) | (num > rng[1]), "missing/invalid feature",
+                 lambda v: f"column {col!r}: {v:g} is outside the valid range [{rng[0]:g}, {rng[1]:g}]", num)
         feats[col] = num
 
     notes: list[str] = []
@@ -165,17 +193,12 @@ def corpus_from_df(df: pd.DataFrame, source: str = "<dataframe>", text_col: str 
         where = f"{source}: row {rows[first]}, {bad[first]}"
         if not drop_missing:
             raise CorpusError(where + " (fix the row, or drop such rows with --drop-missing)")
-        notes.append(f"{source}: dropped {int(failing.sum())} of {len(df)} rows with empty text or missing/invalid "
-                     f"features (first: row {rows[first]}, {bad[first]})")
+        counts = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in kind[failing].value_counts().items())
+        notes.append(f"{source}: dropped {int(failing.sum())} of {len(df)} rows ({counts}; "
+                     f"first: row {rows[first]}, {bad[first]})")
     keep = ~failing
     if not keep.any():
         raise CorpusError(f"{source}: no usable rows left after dropping {len(df)} invalid rows")
-
-    long = texts.str.len() > max_chars
-    if (long & keep).any():
-        first = (long & keep).idxmax()
-        raise CorpusError(f"{source}: row {rows[first]}, column {text_col!r}: text is {len(texts[first]):,} characters "
-                          f"(limit {max_chars:,}); split the document or raise --max-chars")
 
     out = pd.DataFrame({"doc_id": df[id_col] if id_col else rows, "text": texts})
     for col in feature_cols:
