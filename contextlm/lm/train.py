@@ -75,7 +75,8 @@ def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None,
     lm = run.lm
     splits = [("valid", corpus.valid)] + ([("test", corpus.test)] if len(corpus.test) else [])
     for split, df in splits:
-        run.metrics[split] = evaluate_perplexity(lm, df["text"], corpus.features(split), s.bs, s.bptt)
+        run.metrics[split] = evaluate_perplexity(lm, df["text"], corpus.features(split), s.bs, s.bptt,
+                                                 labels=df if lm.label_names else None)
     return run
 
 
