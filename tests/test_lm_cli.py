@@ -76,3 +76,60 @@ def test_data_get_copies_verifies_and_refuses(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "c" / "verb-tense" / "train.txt")
     assert main(["data", "get", "ptb", "--from", str(src), "--cache", str(tmp_path / "c")]) == 2
     assert "no file 'ptb.train.txt'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def genre_model(tmp_path_factory, synthetic_csv):
+    """A tiny model conditioned on energy and a genre label, trained with context dropout."""
+    tmp = tmp_path_factory.mktemp("genre")
+    df = pd.read_csv(synthetic_csv)
+    df["genre"] = ["rock" if e > 0.5 else "folk" for e in df.energy]
+    df.to_csv(tmp / "g.csv", index=False)
+    out = tmp / "lm"
+    assert main(["train", "lm", "--data", str(tmp / "g.csv"), "--features", "energy", "--labels", "genre",
+                 "--context-dropout", "0.3", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_generate_with_a_label_and_guidance(genre_model, capsys):
+    assert main(["generate", "--model", str(genre_model), "--label", "genre=rock", "--guidance", "2", "-n", "2",
+                 "--max-len", "6"]) == 0
+    assert "# 2 samples at genre=rock, guidance 2" in capsys.readouterr().out
+    assert json.loads((genre_model / "config.json").read_text())["label_names"] == {"genre": ["folk", "rock"]}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "--model", "{g}", "--label", "genre=jazz"], "label 'jazz': unknown; known labels: folk, rock"),
+    (["generate", "--model", "{g}", "--label", "mood=sad"], "mood"),
+    (["generate", "--model", "{g}", "--label", "genre=rock", "--label", "genre=folk"], "--label genre is given twice"),
+    (["generate", "--model", "{b}", "--guidance", "2"], "guidance"),
+    (["generate", "--model", "{g}", "--out", "{g}/config.json"], "cannot write '.json'"),
+])
+def test_bad_context_requests_fail_in_one_line(genre_model, trained, argv, message, capsys):
+    argv = [a.format(g=genre_model, b=trained.parent / "lm-baseline") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_an_existing_model_folder_is_never_replaced_without_overwrite(trained, synthetic_csv, tmp_path, capsys):
+    before = (trained / "model.pth").read_bytes()
+    # refused before the (missing) data file is read, and before anything is trained
+    assert main(["train", "lm", "--data", str(tmp_path / "missing.csv"), "--out", str(trained), *TINY]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (trained / "model.pth").read_bytes() == before
+    copy = tmp_path / "copy"
+    assert main(["train", "lm", "--data", str(synthetic_csv), "--out", str(copy), *TINY]) == 0
+    (copy / "stray.txt").write_text("from an older run")
+    assert main(["train", "lm", "--data", str(synthetic_csv), "--out", str(copy), "--overwrite", "--seed", "3",
+                 *TINY]) == 0
+    assert not (copy / "stray.txt").exists() and json.loads((copy / "settings.json").read_text())["seed"] == 3
+
+
+def test_the_unconditioned_lm_trains_on_plain_text(tmp_path, capsys):
+    text = tmp_path / "plain.txt"
+    text.write_text("\n".join(f"the band plays song number {i % 7} tonight" for i in range(120)) + "\n")
+    assert main(["train", "lm", "--data", str(text), "--no-features", "--out", str(tmp_path / "m"), *TINY]) == 0
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["n_features"] == 0
+    assert main(["evaluate", "--model", str(tmp_path / "m"), str(text)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["perplexity"] > 1

@@ -127,16 +127,24 @@ def wrote(path: str | Path, what: str = "") -> None:
     print(f"wrote {what + ': ' if what else ''}{Path(path)}")
 
 
-def parse_assignments(items: list[str] | None, option: str = "--feature") -> dict[str, float]:
-    """Parse `name=value` pairs (e.g. `--feature valence=0.2`)."""
+def parse_assignments(items: list[str] | None, option: str = "--feature", numbers: bool = True) -> dict:
+    """Parse `name=value` pairs (`--feature valence=0.2`, or `--label genre=rock` with
+    `numbers=False`); a name given twice is an error, not a silent last-wins."""
     from ..errors import ContextLMError
-    out: dict[str, float] = {}
+    out: dict = {}
     for item in items or []:
         name, sep, value = item.partition("=")
+        name = name.strip()
         if not sep or not name:
-            raise ContextLMError(f"{option} {item!r}: expected NAME=VALUE, e.g. valence=0.2")
+            raise ContextLMError(f"{option} {item!r}: expected NAME=VALUE, e.g. "
+                                 f"{'valence=0.2' if numbers else 'playlist_genre=rock'}")
+        if name in out:
+            raise ContextLMError(f"{option} {name} is given twice")
+        if not numbers:
+            out[name] = value
+            continue
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
             raise ContextLMError(f"{option} {item!r}: {value!r} is not a number") from None
     return out

@@ -33,15 +33,21 @@ def register(sub, groups) -> None:
     add_config_argument(p)
     add_settings_arguments(p, LMSettings)
 
-    p = add_command(sub, "generate", "sample texts from a trained model at chosen feature values", [
+    p = add_command(sub, "generate", "sample texts from a trained model at chosen feature values and labels", [
         "contextlm generate --model runs/lm --energy 0.9 -n 20",
         "contextlm generate --model runs/lm --energy 0.1 --feature valence=0.2 --top-p 0.9 --seed 1",
+        "contextlm generate --model runs/genre --label playlist_genre=rock --energy 0.9 --guidance 2",
         "contextlm generate --model runs/lm --energy 0.9 -n 1000 --out samples.txt",
     ], _generate)
     p.add_argument("--model", type=Path, required=True, help="model folder (from `contextlm train lm`)")
     p.add_argument("--energy", type=number(float), help="shortcut for --feature energy=VALUE")
     p.add_argument("--feature", action="append", metavar="NAME=VALUE",
                    help="set a feature (repeatable); unset features stay at their training mean")
+    p.add_argument("--label", action="append", metavar="COLUMN=VALUE",
+                   help="set a label (repeatable), e.g. playlist_genre=rock; unset labels are 'unknown'")
+    p.add_argument("--guidance", type=number(float, min=0, max=20), default=1.0,
+                   help="classifier-free guidance W: logits null + W * (cond - null); 1 is the plain model, "
+                        "> 1 follows the context more (train with --context-dropout; default 1)")
     add_sampling_arguments(p)
     p.add_argument("--allow-unk", action="store_true", help="allow the unknown-word token in samples")
     p.add_argument("--prefix", default="", help="text every sample starts with")
@@ -103,6 +109,7 @@ def _generate(args) -> int:
     features = parse_assignments(args.feature)
     if args.energy is not None:
         features["energy"] = args.energy
+    labels = parse_assignments(args.label, "--label", numbers=False)
     if args.out:
         check_output(args.out, "--out", args.overwrite, (".txt", ".csv"))
     lm = load_lm(args.model)
@@ -112,12 +119,13 @@ def _generate(args) -> int:
               f"{', '.join(unknown[:10])}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        texts = lm.generate(args.n, features, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k,
+        texts = lm.generate(args.n, features, labels, guidance=args.guidance, max_len=args.max_len, temperature=args.temperature, top_k=args.top_k,
                             top_p=args.top_p, no_unk=not args.allow_unk, seed=args.seed, prefix=args.prefix,
                             progress=args.n > 256)
     for w in caught:
         print(f"contextlm: warning: {w.message}", file=sys.stderr)
-    shown = ", ".join(f"{k}={v:g}" for k, v in features.items()) or "training means"
+    shown = ", ".join([f"{k}={v:g}" for k, v in features.items()] + [f"{k}={v}" for k, v in labels.items()])
+    shown = (shown or "training means") + (f", guidance {args.guidance:g}" if args.guidance != 1 else "")
     print(f"# {len(texts)} samples at {shown}" + ("" if lm.conditioned else " (unconditioned model)"))
     for t in texts[:50]:
         print(t)
