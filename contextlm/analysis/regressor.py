@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"  # words, keeping inner apostrophes (don't, rock'n'roll)
+
 
 @dataclass
 class LevelScores:
@@ -28,18 +30,28 @@ class FeatureRegressor:
 
     def __init__(self, alpha: float = 3.0, min_df: int = 2, max_features: int = 100_000):
         self.params = {"alpha": alpha, "min_df": min_df, "max_features": max_features}
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import Ridge
-        from sklearn.pipeline import make_pipeline
-        self.pipeline = make_pipeline(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, max_features=max_features,
-                            token_pattern=r"(?u)\b\w[\w']*\b"),
-            Ridge(alpha=alpha))
+        self.pipeline = self._pipeline()
 
-    def fit(self, texts: Sequence[str], y: Sequence[float]) -> "FeatureRegressor":
-        texts, y = list(texts), np.asarray(y, dtype=float)
+    def _pipeline(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+        return make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=self.params["min_df"],
+                            max_features=self.params["max_features"], token_pattern=TOKEN_PATTERN),
+            self._estimator())
+
+    def _estimator(self):
+        from sklearn.linear_model import Ridge
+        return Ridge(alpha=self.params["alpha"])
+
+    @staticmethod
+    def _target(y: Sequence) -> np.ndarray:
+        return np.asarray(y, dtype=float)
+
+    def fit(self, texts: Sequence[str], y: Sequence) -> "FeatureRegressor":
+        texts, y = list(texts), self._target(y)
         if len(texts) < 4:
-            raise ValueError(f"need at least 4 texts to fit the regressor, got {len(texts)}")
+            raise ValueError(f"need at least 4 texts to fit the {type(self).__name__}, got {len(texts)}")
         try:
             self.pipeline.fit(texts, y)
         except ValueError:  # every word below min_df on a tiny corpus
@@ -49,15 +61,40 @@ class FeatureRegressor:
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return self.pipeline.predict(list(texts)) if len(texts) else np.zeros(0)
 
-    def cross_val_predict(self, texts: Sequence[str], y: Sequence[float], folds: int = 5,
-                          seed: int = 0) -> np.ndarray:
-        """Out-of-fold predictions, so real text is scored by a model that never saw it."""
-        from sklearn.model_selection import KFold
-        texts, y = np.asarray(list(texts), dtype=object), np.asarray(y, dtype=float)
-        out = np.zeros(len(texts))
-        for train, test in KFold(n_splits=min(folds, len(texts)), shuffle=True, random_state=seed).split(texts):
-            out[test] = FeatureRegressor(**self.params).fit(texts[train], y[train]).predict(texts[test])
+    def cross_val_predict(self, texts: Sequence[str], y: Sequence, folds: int = 5, seed: int = 0,
+                          groups: Sequence | None = None) -> np.ndarray:
+        """Out-of-fold predictions, so real text is scored by a model that never saw it.
+
+        With `groups` (e.g. album ids) the folds are GroupKFold's: titles of one album
+        share words and feature values, so an album in its own training folds would leak."""
+        from sklearn.model_selection import GroupKFold, KFold
+        texts, y = np.asarray(list(texts), dtype=object), self._target(y)
+        k = min(folds, len(texts) if groups is None else len(set(groups)))
+        splitter = (KFold(n_splits=k, shuffle=True, random_state=seed) if groups is None
+                    else GroupKFold(n_splits=k, shuffle=True, random_state=seed))
+        out = np.empty(len(texts), dtype=y.dtype)
+        for train, test in splitter.split(texts, y, groups):
+            out[test] = type(self)(**self.params).fit(texts[train], y[train]).predict(texts[test])
         return out
+
+
+class LabelClassifier(FeatureRegressor):
+    """The same TF-IDF features -> multinomial logistic regression, for a label such as genre."""
+
+    def __init__(self, C: float = 3.0, min_df: int = 2, max_features: int = 100_000):
+        self.params = {"C": C, "min_df": min_df, "max_features": max_features}
+        self.pipeline = self._pipeline()
+
+    def _estimator(self):
+        from sklearn.linear_model import LogisticRegression
+        return LogisticRegression(C=self.params["C"], max_iter=1000)
+
+    @staticmethod
+    def _target(y: Sequence) -> np.ndarray:
+        return np.asarray([str(v) for v in y], dtype=object)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.pipeline.predict(list(texts)) if len(texts) else np.zeros(0, dtype=object)
 
 
 def auc(low: Sequence[float], high: Sequence[float]) -> float | None:
