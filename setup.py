@@ -26,7 +26,7 @@ setup(
         "nltk",
         "wordcloud",
         "matplotlib",
-        "scikit-learn",
+        "scikit-learn>=1.6",  # shuffled GroupKFold (the conditioning judge)
         "spotipy",
         "rapidfuzz",
         "ftfy",

@@ -220,42 +220,211 @@ def model_markdown(name: str, rows: list[dict], ceiling: dict) -> str:
     return f"### {name}\n\n" + "\n".join(lines) + "\n"
 
 
-def train_models(df: pd.DataFrame, budget_min: float, seed: int):
-    """Train the none / energy / all-11 / all + genre models and return, per name,
-    (generate, unconditioned_logprob, label). Wired once `contextlm.lm` exists."""
-    raise SystemExit("the model part waits for the contextlm.lm API (issue 12); run with --ceiling-only for now")
+# -- 3. the models ----------------------------------------------------------------------------
+# name -> (numeric features, label columns, where the context enters); every other setting is
+# the same for all rows (the recipe of `contextlm train lm`, sizes from the command line).
+ALL = list(AUDIO_FEATURES)
+INPUT = {}
+VARIANTS = {
+    "none": ([], [], INPUT),
+    "energy (input)": (["energy"], [], INPUT),
+    "energy (input + bias)": (["energy"], [], {"context_bias": True}),
+    "all 11 (input)": (ALL, [], INPUT),
+    "all 11 (input, proj 16)": (ALL, [], {"context_proj": 16}),
+    "all 11 + genre (input)": (ALL, [LABEL], INPUT),
+    "all 11 + genre (input + bias)": (ALL, [LABEL], {"context_bias": True}),
+    "all 11 + genre (input + init)": (ALL, [LABEL], {"context_init": True}),
+    "all 11 + genre (input + init + bias, proj 16)": (ALL, [LABEL], {"context_init": True, "context_bias": True,
+                                                                      "context_proj": 16}),
+}
+
+
+def settings_for(name: str, args: argparse.Namespace, context_dropout: float = 0.0):
+    from contextlm.lm.settings import LMSettings
+    features, labels, entry = VARIANTS[name]
+    return LMSettings(features=features, labels=labels, split_col="split", emb_sz=args.emb_sz, n_hid=args.n_hid,
+                      n_layers=args.n_layers, drop_mult=args.drop_mult, bs=args.bs, bptt=args.bptt,
+                      epochs=args.epochs, lr=args.lr, seed=args.seed, context_dropout=context_dropout, **entry)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+
+
+def train_variant(job: tuple) -> dict:
+    """Train one row in its own process (one thread), save its model folder, return its figures."""
+    name, corpus_path, folder, settings = job
+    import torch
+    torch.set_num_threads(1)
+    from contextlm.lm.train import load_lm_corpus, save_lm_run, train_lm
+    t, c = time.perf_counter(), time.process_time()
+    corpus = load_lm_corpus(corpus_path, settings, use_features=name != "none", verbose=False)
+    run = train_lm(corpus, settings, use_features=name != "none", progress=False)
+    save_lm_run(run, folder, overwrite=True)
+    return {"name": name, "folder": str(folder), "valid_ppl": run.metrics["valid"]["perplexity"],
+            "test_ppl": run.metrics["test"]["perplexity"], "wall_s": time.perf_counter() - t,
+            "cpu_s": time.process_time() - c, "settings": settings.to_dict()}
+
+
+def train_all(jobs: list[tuple], n_workers: int) -> list[dict]:
+    """Train jobs side by side, `n_workers` processes of one thread each."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+        results = list(pool.map(train_variant, jobs))
+    for r in results:
+        print(f"  {r['name']}: valid {r['valid_ppl']:.2f} test {r['test_ppl']:.2f} ({r['wall_s']:.0f} s)", flush=True)
+    return results
+
+
+def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512):
+    """`generate` and the twin's `unconditioned_logprob` for `score_model`."""
+    from contextlm.lm.learner import load_lm
+    lm, base = load_lm(folder), load_lm(twin)
+
+    def generate(n: int, features: dict, labels: dict, guidance: float, seed: int) -> list[str]:
+        feats = {k: v for k, v in features.items() if k in lm.feature_names}
+        labs = {k: v for k, v in labels.items() if k in lm.label_names}
+        return lm.generate(n, feats, labs, guidance=guidance, seed=seed, max_len=max_len, bs=bs)
+
+    return generate, (lambda texts: base.log_prob(texts)), lm
+
+
+def perplexity_markdown(rows: list[dict], args: argparse.Namespace, corpus: str) -> str:
+    base = next(r for r in rows if r["name"] == "none")
+    lines = ["| context (where it enters) | valid ppl | test ppl | test ppl / none | train s (CPU) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['valid_ppl']:.2f} | {r['test_ppl']:.2f} | "
+                     f"{r['test_ppl'] / base['test_ppl']:.3f} | {r['cpu_s']:.0f} |")
+    s = rows[0]["settings"]
+    return f"""### Test perplexity by context and entry point ({CORPORA[corpus][0]})
+
+Every row: AWD-LSTM emb {s['emb_sz']} / hidden {s['n_hid']} / {s['n_layers']} layers, drop_mult {s['drop_mult']},
+bs {s['bs']}, bptt {s['bptt']}, {s['epochs']} epochs of fit_one_cycle at lr {s['lr']}, seed {s['seed']}, vocab and
+standard feature scaling from the train split (`contextlm.lm.train.train_lm`, the CLI's recipe); one
+thread per model, {args.jobs} models side by side. "input": the context concatenated to every embedding
+(the default); "bias": a linear map context -> vocabulary logits; "init": the context enters the LSTM
+at every document start; "proj 16": the context goes through a 16-wide projection first. Genre enters
+as a learned 8-dim embedding beside the numeric features.
+
+{chr(10).join(lines)}
+"""
+
+
+def best_conditioned(rows: list[dict]) -> dict:
+    """The all 11 + genre row with the lowest validation perplexity (chosen on valid, reported on test)."""
+    return min((r for r in rows if r["name"].startswith("all 11 + genre")), key=lambda r: r["valid_ppl"])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", choices=list(CORPORA), default="songs")
     p.add_argument("--data-from", type=Path, help="folder holding the original file (default: download, songs only)")
-    p.add_argument("--budget", type=float, default=10.0, help="training minutes per model (model part)")
     p.add_argument("--n", type=int, default=500, help="samples per level and per genre (model part)")
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), help="perplexity rows to train")
+    p.add_argument("--context-dropout", type=float, default=0.2,
+                   help="context dropout of the control model (the best all + genre entry point, retrained)")
+    p.add_argument("--jobs", type=int, default=2, help="models trained side by side (one thread each)")
+    g = p.add_argument_group("model (every row)")
+    g.add_argument("--emb-sz", type=int, default=100)
+    g.add_argument("--n-hid", type=int, default=200)
+    g.add_argument("--n-layers", type=int, default=2)
+    g.add_argument("--drop-mult", type=float, default=0.5)
+    g.add_argument("--bs", type=int, default=64)
+    g.add_argument("--bptt", type=int, default=40)
+    g.add_argument("--epochs", type=int, default=4)
+    g.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0, help="folds of the judge and sampling")
     p.add_argument("--ceiling-only", action="store_true", help="only what real texts hold; no model")
     p.add_argument("--workdir", type=Path, default=ROOT / "runs" / "bench" / "conditioning")
     p.add_argument("--out", help="BENCHMARKS.md section (default: conditioning-CORPUS)")
     p.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 tiny models, 1 epoch, 40 samples; prints only")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    start = time.perf_counter()
+    if args.quick:
+        args.variants, args.n, args.epochs, args.emb_sz, args.n_hid = ["energy (input)", "all 11 + genre (input)"], 40, 1, 32, 64
     df = load_corpus_frame(args.corpus, args.data_from, args.workdir / "datasets")
-    models = {} if args.ceiling_only else train_models(df, args.budget, args.seed)
-    c = ceilings(df, seed=args.seed, anchor=args.corpus == "songs")
-    md = ceiling_markdown(c, args.corpus, args.seed, anchor=args.corpus == "songs")
-    if models:
-        setup = control_setup(df[df["split"] == "train"])
-        for name, (generate, logprob, label) in models.items():
-            md += "\n" + model_markdown(name, score_model(generate, logprob, setup, args.n, seed=args.seed,
-                                                          label=label), c)
+    if args.ceiling_only:
+        c = ceilings(df, seed=args.seed, anchor=args.corpus == "songs")
+        md, section = ceiling_markdown(c, args.corpus, args.seed, anchor=args.corpus == "songs"), "conditioning"
+    else:  # the models' section; the ceiling table stays in its own section (it takes long to compute)
+        md, section = models_markdown(df, heldout_ceilings(df), args), "conditioning-models"
+    md += f"\nWall time of the whole run: {(time.perf_counter() - start) / 60:.1f} min.\n"
     print(md)
-    if not args.no_write:
+    if not args.no_write and not args.quick:
         from bench._report import write_section
-        print("wrote", write_section(args.out or f"conditioning-{args.corpus}", md,
+        print("wrote", write_section(args.out or f"{section}-{args.corpus}", md,
                                      command="python bench/conditioning.py " + " ".join(sys.argv[1:])))
+
+
+def heldout_ceilings(df: pd.DataFrame, features: Sequence[str] = CONTROL_FEATURES, label: str = LABEL) -> dict:
+    """What the sample judge (fitted on the training split) reads from real test texts: the
+    figures samples are held against."""
+    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    out = {"heldout_auc": {}}
+    for f in features:
+        low, high = extreme_fifths(test[f])
+        out["heldout_auc"][f] = sample_auc(TextJudge().fit(train["text"], train[f]), test["text"][low],
+                                           test["text"][high])
+    judge = TextJudge(categorical=True).fit(train["text"], train[label])
+    out["heldout_accuracy"] = sample_accuracy(judge, {g: part["text"].tolist() for g, part in test.groupby(label)})
+    return out
+
+
+def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
+    """Train the perplexity rows, retrain the best all + genre model with context dropout, and
+    score its samples (and the energy-only model's) with the judge at each guidance W."""
+    from contextlm.data.datasets import get_dataset
+    path = get_dataset(CORPORA[args.corpus][0], args.data_from, args.workdir / "datasets", progress=False)
+    out = args.workdir / args.corpus
+    names = ["none", *[v for v in args.variants if v != "none"]]
+    jobs = [(n, path, out / _slug(n), settings_for(n, args)) for n in names]
+    print(f"training {len(jobs)} models, {args.jobs} at a time", flush=True)
+    rows = train_all(jobs, args.jobs)
+    md = perplexity_markdown(rows, args, args.corpus)
+    best = best_conditioned(rows)
+    control = best["name"]
+    s = settings_for(control, args, args.context_dropout)
+    cd_row = train_all([(control, path, out / (_slug(control) + "-cfg"), s)], 1)[0]
+    twin = next(r for r in rows if r["name"] == "none")["folder"]
+    setup = control_setup(df[df["split"] == "train"])
+    scored = {}
+    # the guided model first (the verdict reads it); guidance needs the null context it learnt
+    for title, folder, guidances in ((f"{control}, context dropout {args.context_dropout:g}", cd_row["folder"], GUIDANCE),
+                                     (f"{control}, no context dropout", best["folder"], (1.0,))):
+        generate, logprob, _ = model_callables(folder, twin)
+        scored[title] = score_model(generate, logprob, setup, args.n, guidances, seed=args.seed, label=LABEL)
+        md += "\n" + model_markdown(title, scored[title], c)
+    md += "\n" + verdict_markdown(rows, best, cd_row, scored, c, args)
+    return md
+
+
+def verdict_markdown(rows, best, cd_row, scored, c, args) -> str:
+    """The issue's targets against what was measured."""
+    ppl = {r["name"]: r["test_ppl"] for r in rows}
+    none = ppl["none"]
+    w1 = next(iter(scored.values()))[0]
+    guided = next(iter(scored.values()))
+    lines = [f"- all 11 + genre ({best['name']}): test ppl / none **{best['test_ppl'] / none:.3f}** (target <= 0.90); "
+             f"with context dropout {args.context_dropout:g}: {cd_row['test_ppl'] / none:.3f}"]
+    if "energy (input)" in ppl:
+        lines.append(f"- energy only: **{ppl['energy (input)'] / none:.3f}** (target <= 0.98)")
+    for f in CONTROL_FEATURES:
+        ceiling = c["heldout_auc"][f]
+        best_w = max(guided, key=lambda r: r["auc"][f] or 0)
+        lines.append(f"- {f}: AUC at W=1 {w1['auc'][f]:.3f} = {w1['auc'][f] / ceiling:.2f} x the ceiling "
+                     f"{ceiling:.3f} (target >= 0.9 x); best W {best_w['guidance']:g}: {best_w['auc'][f]:.3f} "
+                     f"(fluency {best_w['fluency_ppl'] / w1['fluency_ppl'] - 1:+.0%}, copies {best_w['copy_rate']:.1%})")
+    acc = max(r["genre_accuracy"] for r in guided)
+    lines.append(f"- genre accuracy on genre-conditioned samples: W=1 {w1['genre_accuracy']:.3f}, best {acc:.3f} "
+                 f"(target >= the real titles' {c['heldout_accuracy']:.3f} under the same judge)")
+    return "### Against the targets\n\n" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
