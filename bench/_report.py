@@ -43,10 +43,11 @@ def target() -> Path:
     return Path(other) if other else BENCHMARKS
 
 
-def load_text() -> str:
-    """One line about the machine's load: the 1/5/15-minute load averages on its cores."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
+def load_text(before: tuple[float, float, float] | None = None) -> str:
+    """The machine's 1-minute load average now (and `before`: an earlier `os.getloadavg()`)."""
+    now = os.getloadavg()[0]
+    when = f"{before[0]:.2f} before, {now:.2f} after" if before else f"{now:.2f}"
+    return f"1-minute load average {when}, on {os.cpu_count()} cores"
 
 
 def write_section(name: str, markdown: str, command: str | None = None) -> Path:
@@ -66,4 +67,17 @@ def write_section(name: str, markdown: str, command: str | None = None) -> Path:
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+    return path
+
+
+def publish(name: str, markdown: str, command: str | None = None, no_report: bool = False,
+            quick: bool = False) -> Path | None:
+    """Print the section and write it, unless `no_report`; a `quick` (smoke) run is written only
+    to $CONTEXTLM_BENCHMARKS_MD, never over the committed figures in BENCHMARKS.md."""
+    print(markdown, flush=True)
+    if no_report or (quick and not os.environ.get(ENV_TARGET)):
+        print(f"(section {name!r} not written: {'--no-report' if no_report else '--quick'})", flush=True)
+        return None
+    path = write_section(name, markdown, command=command)
+    print(f"wrote section {name!r} of {path}", flush=True)
     return path

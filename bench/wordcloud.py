@@ -7,11 +7,13 @@
    should be clearly above 0.5 for the conditioned model and near 0.5 for the twin;
 3. the same analysis on real titles (bottom vs top energy quintile, out-of-fold scores)
    as the ceiling a model could reach;
-4. sampling speed: the trained model, and a default-size (400/1152/3) AWD-LSTM.
+4. sampling speed: the trained model, and an AWD-LSTM of fastai's default size.
 
     python bench/wordcloud.py --from ../shared/data/spotify_songs
+    python bench/wordcloud.py --from ../shared/data/spotify_songs --quick   # smoke run, prints only
 
-Writes its section of BENCHMARKS.md and the clouds under --workdir.
+Writes its section of BENCHMARKS.md (not with --no-report; with --quick only to
+$CONTEXTLM_BENCHMARKS_MD) and the clouds under --workdir.
 """
 from __future__ import annotations
 
@@ -31,13 +33,17 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(ROOT))
 
 
-def _write_section(name: str, markdown: str) -> Path:
-    """bench/_report.py's write_section, imported by path (bench/ is off sys.path)."""
+CLEAR_GAIN = 0.05  # AUC gain over the twin called "clearly" easier to tell apart
+QUICK = dict(rows=4_000, epochs=1, n_words=1_000, workdir=ROOT / "runs" / "bench-wordcloud-quick")  # a smoke run
+
+
+def _report_module():
+    """bench/_report.py, imported by path (bench/ is off sys.path)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("_report", BENCH / "_report.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.write_section(name, markdown)
+    return module
 
 
 def sh(*argv: str) -> str:
@@ -50,7 +56,8 @@ def sh(*argv: str) -> str:
     return res.stdout
 
 
-def default_size_speed(small_lm, n_words: int, seed: int, batch_size: int) -> tuple[float, float, int, int]:
+def default_size_speed(small_lm, n_words: int, seed: int, batch_size: int,
+                       energy: float) -> tuple[float, float, int, int]:
     """Wall and CPU seconds, words and texts for sampling `n_words` from fastai's default-size AWD-LSTM
     (untrained weights, the trained model's vocab: the cost per step does not depend on
     the weights, but untrained texts run to max_len rather than ending like titles)."""
@@ -62,14 +69,15 @@ def default_size_speed(small_lm, n_words: int, seed: int, batch_size: int) -> tu
     big = TrainedLM(model, small_lm.vocab, small_lm.feature_names, small_lm.scaler, small_lm.feature_stats,
                     dict(DEFAULT_LM_CONFIG))
     t0, c0 = time.perf_counter(), time.process_time()
-    texts = sample_words(big, {"energy": 0.9}, n_words, seed=seed, batch_size=batch_size)
+    texts = sample_words(big, {"energy": energy}, n_words, seed=seed, batch_size=batch_size)
     return (time.perf_counter() - t0, time.process_time() - c0, sum(len(words(t)) for t in texts), len(texts))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="from_dir", default=str(ROOT.parent / "shared" / "data" / "spotify_songs"))
-    ap.add_argument("--workdir", default=str(ROOT / "runs" / "bench-wordcloud"))
+    ap.add_argument("--workdir", help="models, clouds and bench.json (default: runs/bench-wordcloud; "
+                                      "with --quick runs/bench-wordcloud-quick)")
     ap.add_argument("--emb-sz", type=int, default=100)
     ap.add_argument("--n-hid", type=int, default=256)
     ap.add_argument("--n-layers", type=int, default=2)
@@ -82,19 +90,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--retrain", action="store_true", help="train again even if the model folders exist")
     ap.add_argument("--skip-default-size", action="store_true")
+    ap.add_argument("--no-report", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smoke run on {QUICK['rows']:,} random rows of the corpus (defaults: {QUICK['epochs']} "
+                         f"epoch, {QUICK['n_words']:,} words per level, its own workdir); "
+                         "prints the section, writes it only to $CONTEXTLM_BENCHMARKS_MD")
+    if "--quick" in sys.argv[1:]:  # flags given still win
+        ap.set_defaults(epochs=QUICK["epochs"], n_words=QUICK["n_words"], retrain=True)
     args = ap.parse_args()
-    work = Path(args.workdir).resolve()
+    work = Path(args.workdir or (QUICK["workdir"] if args.quick else ROOT / "runs" / "bench-wordcloud")).resolve()
+    load_before = os.getloadavg()
     work.mkdir(parents=True, exist_ok=True)
 
     corpus = sh("data", "get", "spotify-songs", "--from", args.from_dir, "--cache", str(work / "datasets"),
                 "--print-path").strip().splitlines()[-1]
+    if args.quick:  # the same steps on a random sample of the corpus file (inside the quick workdir)
+        import pandas as pd
+        small = work / f"quick_{Path(corpus).name}"
+        pd.read_csv(corpus).sample(QUICK["rows"], random_state=0).to_csv(small, index=False)
+        corpus = str(small)
     lm_dir, base_dir = work / "lm", work / "lm-baseline"
     if args.retrain or not (lm_dir / "config.json").exists() or not (base_dir / "config.json").exists():
         t0 = time.perf_counter()
         print(sh("train", "lm", "--data", corpus, "--features", "energy", "--compare", "--emb-sz", str(args.emb_sz),
                  "--n-hid", str(args.n_hid), "--n-layers", str(args.n_layers), "--epochs", str(args.epochs),
                  "--bs", str(args.bs), "--bptt", str(args.bptt), "--lr", str(args.lr), "--seed", str(args.seed),
-                 "--out", str(lm_dir))[-600:])
+                 "--out", str(lm_dir), "--overwrite")[-600:])  # the bench's own folders (--retrain replaces them)
         print(f"trained both models in {time.perf_counter() - t0:.0f} s")
 
     from contextlm.analysis.pipeline import corpus_wordcloud, model_wordcloud, training_texts
@@ -114,37 +135,46 @@ def main() -> None:
     shutil.rmtree(real_out, ignore_errors=True)
     real = corpus_wordcloud(corpus, "energy", real_out, bins=5, seed=args.seed,
                             title="Real Spotify titles, by energy quintile (all splits, out-of-fold scores)")
-    big = None if args.skip_default_size else default_size_speed(lm, args.n_words, args.seed, 256)
+    import inspect
+    first_bs = inspect.signature(model_wordcloud).parameters["batch_size"].default  # what model_wordcloud used
+    big = None if args.skip_default_size else default_size_speed(lm, args.n_words, args.seed, first_bs,
+                                                                 args.levels[1])
 
     def ppl(model) -> str:
         m = model.extra.get("metrics", {}).get("valid", {})
         return f"{m['perplexity']:.1f}" if "perplexity" in m else "?"
 
+    from contextlm.lm.model import DEFAULT_LM_CONFIG
     lo, hi = (f"energy={v:g}" for v in args.levels)
     gain = runs["conditioned"].comparison.scores.auc - runs["unconditioned"].comparison.scores.auc
-    verdict = (f"The conditioned model's samples are {'clearly' if gain >= 0.05 else 'barely'} easier to tell apart "
-               f"than the twin's (AUC {gain:+.3f}); validation perplexity {ppl(lm)} vs the twin's {ppl(base)}. "
-               f"Real titles carry more signal than the samples show (AUC below): a title-level scorer is the "
-               f"judge here, and most of what energy changes in titles is a few tags (remix, edit, mix, feat).")
+    rc = real.comparison
+    easier = "easier" if gain > 0 else "no easier"
+    verdict = (f"The conditioned model's samples are {'clearly' if gain >= CLEAR_GAIN else 'barely'} {easier} to tell "
+               f"apart than the twin's (AUC {gain:+.3f}; 'clearly' means a gain of at least {CLEAR_GAIN}); validation "
+               f"perplexity {ppl(lm)} vs the twin's {ppl(base)}. Real titles carry "
+               f"{'more' if rc.scores.auc > runs['conditioned'].comparison.scores.auc else 'no more'} signal than "
+               f"the samples show (AUC below): a title-level scorer is the judge here.")
+    min_z = inspect.signature(type(runs["conditioned"].comparison).distinctive).parameters["min_z"].default
     rows = []
     for name, r in runs.items():
         c = r.comparison
-        d_lo = ", ".join(f"{w} ({z:.1f})" for w, z in c.distinctive(lo, 6)) or "none with z ≥ 1.96"
-        d_hi = ", ".join(f"{w} ({z:.1f})" for w, z in c.distinctive(hi, 6)) or "none with z ≥ 1.96"
+        d_lo = ", ".join(f"{w} ({z:.1f})" for w, z in c.distinctive(lo, 6)) or f"none with z ≥ {min_z}"
+        d_hi = ", ".join(f"{w} ({z:.1f})" for w, z in c.distinctive(hi, 6)) or f"none with z ≥ {min_z}"
         rows.append(f"| {name} | {ppl(lm if name == 'conditioned' else base)} | {c.scores.mean[lo]:.3f} | "
                     f"{c.scores.mean[hi]:.3f} | **{c.scores.auc:.3f}** | {d_lo} | {d_hi} |")
-    rc = real.comparison
     rl, rh = rc.labels[0], rc.labels[-1]
     speed = [f"| {args.emb_sz}/{args.n_hid}/{args.n_layers} (the benchmarked model, trained) | {lv} | "
              f"{r.comparison.n_words[lv]:,} | {len(r.comparison.texts[lv]):,} | {r.seconds[lv]:.1f} | "
              f"{r.cpu_seconds[lv]:.1f} |"
              for r in runs.values() for lv in (lo, hi)][:2]
     if big:
-        speed.append(f"| 400/1152/3 (fastai default size, untrained weights: texts run to 60 tokens) | "
-                     f"energy=0.9 | {big[2]:,} | {big[3]:,} | {big[0]:.1f} | {big[1]:.1f} |")
+        size = "/".join(str(DEFAULT_LM_CONFIG[k]) for k in ("emb_sz", "n_hid", "n_layers"))
+        speed.append(f"| {size} (fastai default size, untrained weights: texts run to the length limit) | "
+                     f"{hi} | {big[2]:,} | {big[3]:,} | {big[0]:.1f} | {big[1]:.1f} |")
+    report = _report_module()
     md = f"""## Word clouds: energy {args.levels[0]:g} vs {args.levels[1]:g} (`contextlm wordcloud`)
 
-Corpus: spotify-songs titles ({len(texts):,} training titles; split by album). Models: AWD-LSTM
+Corpus: spotify-songs titles ({len(texts):,} training titles{', of a random sample (--quick)' if args.quick else ''}; split by album). Models: AWD-LSTM
 emb {args.emb_sz} / hidden {args.n_hid} / {args.n_layers} layers, {args.epochs} epochs, bs {args.bs}, bptt {args.bptt},
 lr {args.lr}, seed {args.seed}, energy-conditioned and its unconditioned twin (`train lm --compare`).
 Samples: {args.n_words:,} words per level, temperature 1, seed {args.seed}. Scorer: TF-IDF + ridge
@@ -160,9 +190,9 @@ Reference, real titles (all {sum(len(t) for t in rc.texts.values()):,}), bottom 
 ({rl} vs {rh}, out-of-fold scores): predicted energy {rc.scores.mean[rl]:.3f} vs {rc.scores.mean[rh]:.3f},
 AUC **{rc.scores.auc:.3f}**: the most a title-level scorer can see in real titles.
 
-Sampling speed (`sample_words`: a first batch of 256, then the rest in one batch of up to 1,024;
-2 CPU cores shared with other jobs, load average {os.getloadavg()[0]:.1f} at the end, so the
-wall clock mostly measures the other jobs; CPU seconds are this process's, both cores together):
+Sampling speed (`sample_words`: a first batch of {first_bs}, then what is still needed in wider batches;
+over the whole run, {report.load_text(load_before)}: on a shared machine the wall clock also
+measures the other jobs; CPU seconds are this process's, all its threads together):
 
 | model (emb/hidden/layers) | level | words | texts | wall s | CPU s |
 |---|---|---|---|---|---|
@@ -172,13 +202,13 @@ Clouds: `{(work / 'clouds-conditioned' / 'clouds.png')}`,
 `{(work / 'clouds-unconditioned' / 'clouds.png')}`,
 `{(real_out / 'clouds.png')}` (not committed; rerun to get them).
 """
-    print(md)
     (work / "bench.json").write_text(json.dumps({
         "auc": {k: r.comparison.scores.auc for k, r in runs.items()}, "real_auc": rc.scores.auc,
         "seconds": {k: r.seconds for k, r in runs.items()},
         "cpu_seconds": {k: r.cpu_seconds for k, r in runs.items()}, "default_size": big}, indent=2))
-    _write_section("wordcloud", md)
-    print(f"wrote BENCHMARKS.md section 'wordcloud'; clouds under {work}")
+    report.publish("wordcloud", md, command="python bench/wordcloud.py " + " ".join(sys.argv[1:]),
+                   no_report=args.no_report, quick=args.quick)
+    print(f"clouds under {work}")
 
 
 if __name__ == "__main__":
