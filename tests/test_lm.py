@@ -94,6 +94,8 @@ def test_learner_save_folder_round_trip_matches_the_trained_model(tmp_path, synt
     ("truncated", "model.pth: not a loadable state dict"),
     ("mismatch", r"weights do not match the config \(.*saved .* config builds"),
     ("pickle", "model.pth: (refused: loading it would need pickle|not a loadable state dict)"),
+    ("negative_size", r"config.json is incomplete or inconsistent \(ValueError: emb_sz=-3: must be a whole number"),
+    ("config_folder", "config.json"),
 ])
 def test_broken_model_folders_give_one_clear_error(tmp_path, tiny_lm_dir, damage, message):
     import shutil
@@ -115,6 +117,11 @@ def test_broken_model_folders_give_one_clear_error(tmp_path, tiny_lm_dir, damage
         (folder / "model.pth").write_bytes(data[: len(data) // 2])
     elif damage == "mismatch":
         (folder / "config.json").write_text(json.dumps({**cfg, "arch": {**cfg["arch"], "n_hid": 99}}))
+    elif damage == "negative_size":
+        (folder / "config.json").write_text(json.dumps({**cfg, "arch": {**cfg["arch"], "emb_sz": -3}}))
+    elif damage == "config_folder":
+        (folder / "config.json").unlink()
+        (folder / "config.json").mkdir()
     elif damage == "pickle":  # an arbitrary pickled object must not be executed or accepted
         import pickle
 

@@ -126,6 +126,15 @@ def test_an_existing_model_folder_is_never_replaced_without_overwrite(trained, s
     assert not (copy / "stray.txt").exists() and json.loads((copy / "settings.json").read_text())["seed"] == 3
 
 
+def test_evaluate_names_an_empty_split_and_scores_labels(genre_model, synthetic_csv, tmp_path, capsys):
+    df = pd.read_csv(synthetic_csv).assign(split="train", genre="rock")
+    df.to_csv(tmp_path / "train_only.csv", index=False)
+    assert main(["evaluate", "--model", str(genre_model), str(tmp_path / "train_only.csv")]) == 2
+    assert "no rows in split 'test' (column 'split' holds: train); pass --split" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(genre_model), str(tmp_path / "train_only.csv"), "--split", "train"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["documents"] == len(df)
+
+
 def test_the_unconditioned_lm_trains_on_plain_text(tmp_path, capsys):
     text = tmp_path / "plain.txt"
     text.write_text("\n".join(f"the band plays song number {i % 7} tonight" for i in range(120)) + "\n")

@@ -147,16 +147,22 @@ def _generate(args) -> int:
 def _evaluate(args) -> int:
     from ..data.corpus import corpus_from_df
     from ..data.io import read_table
+    from ..errors import ContextLMError
     from ..lm.learner import evaluate_perplexity, load_lm
     lm = load_lm(args.model)
     raw = read_table(args.file, args.encoding, args.text_col)
     has_split = args.split_col in raw.columns
     corpus = corpus_from_df(raw, str(args.file), args.text_col, lm.feature_names,
                             split_col=args.split_col if has_split else None, drop_missing=args.drop_missing,
-                            valid_pct=0, test_pct=0, verbose=True, require_splits=())
+                            valid_pct=0, test_pct=0, verbose=True, require_splits=(),
+                            keep_cols=list(lm.label_names))
     split = args.split or ("test" if has_split else "all")
     df = corpus.df if split == "all" else corpus.part(split)
+    if df.empty:
+        have = ", ".join(sorted(corpus.df["split"].unique())) if "split" in corpus.df else "none"
+        raise ContextLMError(f"{args.file}: no rows in split {split!r} (column {args.split_col!r} holds: {have}); "
+                             f"pass --split train, valid or all")
     feats = corpus.features(None if split == "all" else split)
-    res = evaluate_perplexity(lm, df["text"], feats, args.bs, args.bptt)
+    res = evaluate_perplexity(lm, df["text"], feats, args.bs, args.bptt, labels=df if lm.label_names else None)
     print(json.dumps({"model": str(args.model), "file": str(args.file), "split": split, "documents": len(df), **res}))
     return 0

@@ -232,6 +232,14 @@ def context_language_model(vocab_sz: int, n_features: int, config: dict | None =
     unknown = set(config) - set(DEFAULT_LM_CONFIG)
     if unknown:
         raise ValueError(f"unknown AWD-LSTM config keys: {sorted(unknown)}")
+    for key in ("emb_sz", "n_hid", "n_layers"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
+            raise ValueError(f"{key}={config[key]!r}: must be a whole number >= 1")
+    for key in [k for k in config if k.endswith("_p")] + ["context_dropout"]:
+        if not 0 <= config[key] * (drop_mult if key.endswith("_p") else 1) <= 1:
+            raise ValueError(f"{key}={config[key]!r} (x drop_mult {drop_mult}): must be a probability in [0, 1]")
+    if not isinstance(config["context_proj"], int) or config["context_proj"] < 0:
+        raise ValueError(f"context_proj={config['context_proj']!r}: must be a whole number >= 0")
     config = {k: v * drop_mult if k.endswith("_p") else v for k, v in config.items()}
     tie_weights, output_p, out_bias = config.pop("tie_weights"), config.pop("output_p"), config.pop("out_bias")
     context_bias = config.pop("context_bias")

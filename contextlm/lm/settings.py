@@ -45,7 +45,7 @@ class LMSettings(JSONSettings):
     emb_sz: int = setting(400, "word embedding size", "model", min=1, max=65536)
     n_hid: int = setting(1152, "LSTM hidden size", "model", min=1, max=65536)
     n_layers: int = setting(3, "LSTM layers", "model", min=1, max=64)
-    drop_mult: float = setting(1.0, "multiplier of all AWD-LSTM dropouts", "model", min=0, max=10)
+    drop_mult: float = setting(1.0, "multiplier of all AWD-LSTM dropouts (the largest, input_p 0.6, must stay <= 1)", "model", min=0, max=1.6)
     context_input: bool = setting(True, "context concatenated to every word embedding", "where the context enters")
     context_init: bool = setting(False, "context also sets the LSTM state at every document start",
                                  "where the context enters")
