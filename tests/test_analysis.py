@@ -15,7 +15,10 @@ from contextlm.analysis import (FeatureRegressor, WordFilter, auc, check_levels,
                                 terminal_table, weighted_log_odds, words, write_report)
 from contextlm.analysis import stopwords as sw_mod
 from contextlm.analysis.clouds import cloud_image
-from contextlm.analysis.sampling import level_seed, sample_words
+from contextlm.analysis.levels import (CATEGORICAL, MAX_CATEGORIES, category_levels, is_categorical, label_levels,
+                                       label_values, palette)
+from contextlm.analysis.report import check_out_folder, levels_table
+from contextlm.analysis.sampling import level_seed, sample_levels, sample_words
 from contextlm.errors import ContextLMError
 
 LOW = "quiet acoustic ballad piano lullaby gentle rain lonely sleep slow".split()
@@ -218,3 +221,83 @@ def test_sampled_repeat_markers_cannot_swamp_a_level():
     texts = sample_words(Repeater(), {"energy": 0.1}, 100, batch_size=60, max_len=20)
     assert len(texts[0].split()) == 20 and len(texts) == 41
     assert level_seed(0, {"energy": 0.1, "valence": 0.5}) == level_seed(0, {"valence": 0.5, "energy": 0.1})
+
+
+# -- label levels (genre) --------------------------------------------------------------
+def test_label_levels_keep_the_order_asked_and_get_distinct_colours():
+    levels = label_levels("genre", ["rock", "latin", "rock", "edm"], fixed={"energy": 0.8}, labels={"mood": "sad"})
+    assert [lv.label for lv in levels] == ["genre=rock", "genre=latin", "genre=edm"]
+    assert levels[1].labels == {"mood": "sad", "genre": "latin"} and levels[1].features == {"energy": 0.8}
+    assert all(lv.categorical and lv.value == lv.label.split("=")[1] for lv in levels)
+    assert [lv.color for lv in levels] == CATEGORICAL[:3] and not set(CATEGORICAL) & set(ramp(5))
+    assert len(set(palette(20))) == 20
+    with pytest.raises(ContextLMError, match="genre is the label being varied"):
+        label_levels("genre", ["rock", "pop"], labels={"genre": "pop"})
+    assert model_levels("energy", [0, 1], labels={"genre": "pop"})[0].labels == {"genre": "pop"}
+
+
+def test_a_column_of_names_splits_by_its_values():
+    genre = pd.Series(["rock", " pop", "", None, "rock", "latin", "rock", "pop"])
+    assert label_values(genre).tolist()[:4] == ["rock", "pop", pd.NA, pd.NA]
+    assert is_categorical(genre) and not is_categorical(pd.Series(["0.5", "1", None]))
+    assert not is_categorical(pd.Series([None, ""]))
+    levels, labels = category_levels(genre, "genre")
+    assert [lv.value for lv in levels] == ["rock", "pop", "latin"]  # most common first
+    assert labels.tolist()[:2] == ["genre=rock", "genre=pop"] and labels.isna().sum() == 2
+    levels, labels = category_levels(genre, "genre", ["latin", "pop"])
+    assert [lv.label for lv in levels] == ["genre=latin", "genre=pop"] and labels.isna().sum() == 5
+    with pytest.raises(ContextLMError, match="no row has the value 'jazz'"):
+        category_levels(genre, "genre", ["jazz", "rock"])
+    with pytest.raises(ContextLMError, match="choose some with --levels"):
+        category_levels(pd.Series([f"blog{i}" for i in range(MAX_CATEGORIES + 1)]), "blog")
+    with pytest.raises(ContextLMError, match="at least two different values"):
+        category_levels(pd.Series(["rock", "rock"]), "genre")
+
+
+def test_level_seeds_of_feature_levels_are_unchanged_by_labels_support():
+    import zlib
+    old = zlib.crc32(b"0|1|energy=0.1|valence=0.5") & 0x7FFFFFFF  # the key before labels existed
+    assert level_seed(0, {"valence": 0.5, "energy": 0.1}, 1) == old
+    assert level_seed(0, {"energy": 0.1}, 1, labels={}) == level_seed(0, {"energy": 0.1}, 1)
+    rock, pop = (level_seed(0, {"energy": 0.1}, labels={"genre": g}) for g in ("rock", "pop"))
+    assert len({rock, pop, level_seed(0, {"energy": 0.1})}) == 3
+
+
+def test_sampling_passes_labels_and_guidance_and_says_each_warning_once():
+    class Warner(FakeLM):
+        def generate(self, n, features, labels=None, seed=None, guidance=1.0, **kw):
+            import warnings
+            self.asked.append((labels, guidance))
+            warnings.warn("guidance=2: this model was trained without context dropout")
+            return super().generate(n, {"energy": 0.9 if labels["genre"] == "rock" else 0.1}, seed=seed)
+    lm, said = Warner(), []
+    lm.asked = []
+    levels = label_levels("genre", ["rock", "folk"], fixed={"energy": 0.5})
+    texts, _, _ = sample_levels(lm, levels, 200, batch_size=20, log=said.append, guidance=2.0)
+    assert {a[0]["genre"] for a in lm.asked} == {"rock", "folk"} and {a[1] for a in lm.asked} == {2.0}
+    assert set(texts["genre=rock"][0].split()) <= set(HIGH) and set(texts["genre=folk"][0].split()) <= set(LOW)
+    assert [s for s in said if "warning" in s] == ["contextlm: warning: guidance=2: this model was trained "
+                                                   "without context dropout"]
+
+
+def test_label_report_has_accuracy_and_distinct_colours(tmp_path):
+    levels = label_levels("genre", ["folk", "rock"])
+    cmp = compare(levels, {"genre=folk": make_docs(LOW, 30, 1), "genre=rock": make_docs(HIGH, 10, 2)})
+    accuracy = {"genre=folk": 0.5, "genre=rock": 1.0}
+    table = levels_table(cmp, accuracy)
+    assert table["accuracy"].tolist() == [0.5, 1.0] and table["value"].tolist() == ["folk", "rock"]
+    assert levels_table(cmp)["accuracy"].isna().all()
+    written = write_report(cmp, tmp_path / "r", width=120, height=60, max_words=20, accuracy=accuracy)
+    summary = json.loads(written["summary"].read_text())
+    assert summary["categorical"] and summary["accuracy"] == pytest.approx((15 + 10) / 40)
+    text = terminal_table(cmp, top=3, accuracy=accuracy)
+    assert "read as folk: 50%" in text and "62.5% of all texts" in text and "AUC" not in text
+
+
+def test_out_folder_check(tmp_path):
+    assert check_out_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert check_out_folder(tmp_path) == tmp_path
+    (tmp_path / "f").write_text("x")
+    for bad in (tmp_path / "f", tmp_path / "f" / "sub"):
+        with pytest.raises(ContextLMError, match="is a file; name a folder"):
+            check_out_folder(bad)

@@ -2,7 +2,8 @@
 each labelled in its own colour with its most distinctive words underneath.
 
 Words are drawn in the level's colour, darker for the most frequent, so two clouds can
-be told apart at a glance (purple = low, green = high).
+be told apart at a glance (purple = low, green = high; labels such as genres get one
+distinct colour each).
 """
 from __future__ import annotations
 
