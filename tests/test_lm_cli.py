@@ -142,3 +142,14 @@ def test_the_unconditioned_lm_trains_on_plain_text(tmp_path, capsys):
     assert json.loads((tmp_path / "m" / "config.json").read_text())["n_features"] == 0
     assert main(["evaluate", "--model", str(tmp_path / "m"), str(text)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["perplexity"] > 1
+
+
+def test_data_get_no_verify_with_a_wrong_file_keeps_nothing(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "spotify_songs.csv").write_text("a,b\n1,2\n")
+    assert main(["data", "get", "spotify-songs", "--from", str(src), "--cache", str(tmp_path / "c"),
+                 "--no-verify"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "spotify_songs.csv: no column 'track_id'" in err and len(err.splitlines()) == 1
+    assert not any((tmp_path / "c").rglob("*.csv"))  # no half-filled cache

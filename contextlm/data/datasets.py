@@ -75,7 +75,7 @@ def get_dataset(name: str, from_dir: str | Path | None = None, cache_dir: str | 
                            f"(options: {', '.join(spec.options) or 'none'})")
     folder = Path(cache_dir or cache_root()) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    changed = False
+    changed, fetched = False, []
     for f in spec.files:
         target = folder / f.name
         if not force and target.exists():
@@ -91,9 +91,15 @@ def get_dataset(name: str, from_dir: str | Path | None = None, cache_dir: str | 
         else:
             _download(f, target, verify, progress)
         changed = True
+        fetched.append(target)
     main = folder / spec.main
     if spec.build is not None and (force or changed or options or not main.exists()):
-        main = spec.build(folder, **options)
+        try:
+            main = spec.build(folder, **options)
+        except Exception:  # a file that cannot be built (e.g. --no-verify on a wrong file) is not kept
+            for target in fetched:
+                target.unlink(missing_ok=True)
+            raise
     return main
 
 
@@ -199,6 +205,8 @@ def build_spotify_corpus(folder: Path, seed: int = 42, valid_pct: float = 0.1, t
 
     from .corpus import assign_splits
     df = pd.read_csv(folder / "spotify_songs.csv")
+    require_columns(df.columns, ("track_id", "track_name", "track_artist", "track_album_name", "track_album_id",
+                                 "playlist_genre", *AUDIO_FEATURES), folder / "spotify_songs.csv")
     df = df.drop_duplicates("track_id").dropna(subset=["track_name"])
     df = df[df["track_name"].astype(str).str.strip() != ""]
     out = pd.DataFrame({
