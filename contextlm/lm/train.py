@@ -58,9 +58,10 @@ def lm_dls(corpus: Corpus, s: LMSettings):
 
 
 def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None, cbs=None, progress: bool = True,
-             log: Callable[[str], None] = print) -> LMRun:
+             log: Callable[[str], None] = print, checkpoint=None) -> LMRun:
     """Train the conditioned LM (or, with `use_features=False`, its unconditioned twin on the
-    same data: fastai's AWD-LSTM) and measure validation and test perplexity."""
+    same data: fastai's AWD-LSTM) and measure validation and test perplexity. `checkpoint`: a
+    `contextlm.experiments.checkpoints.Checkpoints` plan (checkpoints every epoch; resume)."""
     from fastai.torch_core import set_seed
     from .learner import context_language_model_learner, evaluate_perplexity
     dls = dls if dls is not None else lm_dls(corpus, s)
@@ -70,7 +71,7 @@ def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None,
     set_seed(s.seed)
     learn = context_language_model_learner(dls, use_features=use_features, config=s.arch(), drop_mult=s.drop_mult,
                                            wd=s.wd, train_data=train_data, cbs=cbs)
-    fit_one_cycle(learn, s.epochs, s.lr, progress)
+    fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     run = LMRun(learn, s, corpus, use_features)
     lm = run.lm
     splits = [("valid", corpus.valid)] + ([("test", corpus.test)] if len(corpus.test) else [])

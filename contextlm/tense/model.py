@@ -264,10 +264,11 @@ def load_tense_learner(path: str | Path, dls: DataLoaders | None = None, **kwarg
 
 def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[TensePair],
                      settings: TrainSettings | None = None, heldout_lines: Sequence[VerbLine] = (),
-                     progress: bool = True, cbs=None) -> TenseLearner:
+                     progress: bool = True, cbs=None, checkpoint=None) -> TenseLearner:
     """Train the tense CVAE with `fit_one_cycle`, KL annealing and the teacher-forcing schedule;
     the Recorder logs recon/KL/ELBO, BLEU-4 on `valid_pairs` and the Gaussian score every epoch
-    (and held-out accuracy when `heldout_lines` are given). Seeded: same settings, same model."""
+    (and held-out accuracy when `heldout_lines` are given). Seeded: same settings, same model.
+    `checkpoint`: a `Checkpoints` plan (checkpoints every epoch; resume)."""
     from fastai.torch_core import set_seed
     s = settings or TrainSettings()
     set_seed(s.seed, reproducible=True)
@@ -277,5 +278,5 @@ def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[Tens
     learn = tense_learner(dls, config=s.model, metrics=metrics, cbs=callbacks)
     learn.free_bits = s.free_bits
     learn.train_settings = s
-    fit_one_cycle(learn, s.epochs, s.lr, progress)
+    fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     return learn

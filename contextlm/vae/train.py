@@ -57,8 +57,10 @@ def vae_callbacks(s, use_latent: bool = True) -> list:
     return cbs
 
 
-def train_vae(table, s: SentenceVAESettings, tokenizer: str | None = None, cbs=None, progress: bool = True):
-    """A `VAELearner` trained on `table` as `s` says (seeded: same settings, same model)."""
+def train_vae(table, s: SentenceVAESettings, tokenizer: str | None = None, cbs=None, progress: bool = True,
+              checkpoint=None):
+    """A `VAELearner` trained on `table` as `s` says (seeded: same settings, same model);
+    `checkpoint`: a `Checkpoints` plan (checkpoints every epoch; resume)."""
     from fastai.torch_core import set_seed
     from fastcore.basics import listify
     from .data import sentence_dataloaders
@@ -73,7 +75,7 @@ def train_vae(table, s: SentenceVAESettings, tokenizer: str | None = None, cbs=N
     learn = vae_learner(dls, s.model, free_bits=s.free_bits, iw_samples=s.iw_samples,
                         cbs=vae_callbacks(s, use_latent) + listify(cbs))
     learn.train_settings = s
-    fit_one_cycle(learn, s.epochs, s.lr, progress)
+    fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     return learn
 
 
