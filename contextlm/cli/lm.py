@@ -12,6 +12,7 @@ from ._common import (add_command, add_output_arguments, add_sampling_arguments,
 
 
 def register(sub, groups) -> None:
+    from ..experiments.session import add_experiment_arguments
     from ..lm.settings import LMSettings
     from ..settings import add_config_argument, add_settings_arguments
     p = add_command(groups["train"], "lm", "train the feature-conditioned AWD-LSTM on a corpus", [
@@ -20,6 +21,8 @@ def register(sub, groups) -> None:
         "contextlm train lm --data songs.csv --features energy --labels playlist_genre --group-col album --out runs/g",
         "contextlm train lm --data songs.csv --no-features --out runs/lm-base",
         "contextlm train lm --data songs.csv --config runs/lm/settings.json --epochs 8 --out runs/lm-longer",
+        "contextlm train lm --data songs.csv --features energy --epochs 8 --save-every 500 --out runs/lm",
+        "contextlm train lm --data songs.csv --features energy --epochs 8 --save-every 500 --out runs/lm --resume",
     ], _train)
     p.add_argument("--data", type=Path, required=True, help="CSV/TSV, JSON/JSONL, Parquet or TXT file")
     p.add_argument("--out", type=Path, required=True, help="model folder to write (never over an existing one "
@@ -32,6 +35,7 @@ def register(sub, groups) -> None:
                         "and print both validation perplexities")
     add_config_argument(p)
     add_settings_arguments(p, LMSettings)
+    add_experiment_arguments(p)
 
     p = add_command(sub, "generate", "sample texts from a trained model at chosen feature values and labels", [
         "contextlm generate --model runs/lm --energy 0.9 -n 20",
@@ -70,35 +74,70 @@ def register(sub, groups) -> None:
 
 
 def _train(args) -> int:
+    from ..experiments.session import TrainingRun, data_digests
     from ..lm.settings import LMSettings
-    from ..modelio import check_writable_target
     from ..settings import settings_from_args
     s = settings_from_args(LMSettings, args)
-    runs = [("conditioned", not args.no_features, args.out)]
+    plan = [("conditioned", not args.no_features, args.out)]
     if args.compare and not args.no_features:
-        runs.append(("unconditioned", False, args.out.parent / f"{args.out.name}-baseline"))
-    for _, _, out in runs:  # every argument and target is checked before any work or file
-        check_writable_target(out, args.overwrite)
+        plan.append(("unconditioned", False, args.out.parent / f"{args.out.name}-baseline"))
+    data = data_digests([args.data])
+    runs = [TrainingRun(args, "lm", s.to_dict(), out, data, identity={"conditioned": use_features}, name=name)
+            for name, use_features, out in plan]
+    try:
+        for run in runs:  # every argument, target and checkpoint is checked before any work or file
+            run.check()
+        return _train_runs(args, s, runs, plan)
+    finally:
+        for run in runs:
+            run.close()
 
-    from ..lm.train import load_lm_corpus, lm_dls, save_lm_run, train_lm
+
+def _train_runs(args, s, runs, plan) -> int:
+    from ..lm.train import history_frame, load_lm_corpus, lm_dls, save_lm_run, train_lm
+    results = {}
+    for run, (name, _, out) in zip(runs, plan):
+        if run.finished:
+            print(run.describe())
+            results[name] = _saved_metrics(out)
+    if all(run.finished for run in runs):
+        return _print_perplexities(results)
     corpus = load_lm_corpus(args.data, s, use_features=not args.no_features)
     print(f"{corpus.source}: {len(corpus.train)} train / {len(corpus.valid)} valid / {len(corpus.test)} test "
           f"documents; context: {', '.join(corpus.feature_cols + corpus.keep_cols) or 'none'}")
     dls = lm_dls(corpus, s)
     print(f"vocab: {len(dls.vocab)} tokens (train split only); {dls.train.n_batches} train batches of "
           f"{s.bs}x{s.bptt}")
-    results = {}
-    for name, use_features, out in runs:
+    for run, (name, use_features, out) in zip(runs, plan):
+        if run.finished:
+            continue
         print(f"\n== {name} model -> {out}")
-        run = train_lm(corpus, s, use_features=use_features, dls=dls)
-        results[name] = run.metrics
-        save_lm_run(run, out, overwrite=args.overwrite, title=f"{name} LM")
+        print(run.describe())
+        with run.training():
+            trained = train_lm(corpus, s, use_features=use_features, dls=dls, checkpoint=run.checkpoint)
+            results[name] = trained.metrics
+            save_lm_run(trained, out, overwrite=args.overwrite, title=f"{name} LM")
+            run.done(history_frame(trained.learn.recorder), trained.metrics,
+                     ("valid perplexity", trained.metrics["valid"]["perplexity"]))
         wrote(out, f"{name} model (model.pth, config.json, settings.json, history.csv, loss.png)")
+        if run.recorded:
+            wrote(run.recorded, "run record")
+    return _print_perplexities(results)
+
+
+def _saved_metrics(out: Path) -> dict:
+    """The metrics a finished model folder recorded (config.json)."""
+    from ..modelio import read_model_config
+    from ..lm.learner import MODEL_KIND
+    return (read_model_config(out, MODEL_KIND).get("extra") or {}).get("metrics") or {}
+
+
+def _print_perplexities(results: dict) -> int:
     print("\nperplexity (lower is better):")
     for name, res in results.items():
         parts = [f"{split} {r['perplexity']:.2f}" for split, r in res.items()]
         print(f"  {name:<14} " + "  ".join(parts))
-    if len(results) == 2:
+    if len(results) == 2 and all("valid" in r for r in results.values()):
         ratio = results["conditioned"]["valid"]["perplexity"] / results["unconditioned"]["valid"]["perplexity"]
         print(f"  conditioned / unconditioned validation perplexity: {ratio:.3f}")
     return 0

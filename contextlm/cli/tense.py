@@ -51,30 +51,50 @@ def _data_file(given: str | None, name: str):
 
 def _train(args: argparse.Namespace) -> int:
     from ..errors import ContextLMError
-    from ..modelio import check_writable_target
+    from ..experiments.session import TrainingRun, data_digests
     from ..settings import settings_from_args
     from ..tense.settings import TrainSettings
     from ..vae.config import VAEConfig
     s = settings_from_args(TrainSettings, args, nested={"model": VAEConfig})
     if args.gaussian_n < 1 or args.threads < 0:
         raise ContextLMError(f"--gaussian-n {args.gaussian_n} must be >= 1 and --threads {args.threads} >= 0")
-    check_writable_target(args.out, args.overwrite)  # before any data is read or anything trained
+    train_file, test_file = _data_file(args.train, "train.txt"), _data_file(args.test, "test.txt")
+    run = TrainingRun(args, "cvae-tense", s.to_dict(), args.out, data_digests([train_file, test_file, args.heldout]),
+                      identity={"heldout": bool(args.heldout)})
+    try:
+        run.check()  # before any data is read or anything trained
+        if run.finished:
+            print(run.describe())
+            return 0
+        return _train_run(args, s, train_file, test_file, run)
+    finally:
+        run.close()
+
+
+def _train_run(args, s, train_file, test_file, run) -> int:
     import torch
+    from ..experiments.registry import split_history_metrics
     from ..tense.data import read_test_pairs, read_verb_lines
     from ..tense.model import train_tense_cvae
     if args.threads:
         torch.set_num_threads(args.threads)
-    train_file, test_file = _data_file(args.train, "train.txt"), _data_file(args.test, "test.txt")
     lines, pairs = read_verb_lines(train_file), read_test_pairs(test_file)
     heldout = read_verb_lines(args.heldout) if args.heldout else []
     print(f"{len(lines)} training verbs from {train_file}, {len(pairs)} test pairs from {test_file}"
           + (f", {len(heldout)} held-out verbs from {args.heldout}" if heldout else ""))
-    learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout)
-    scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=s.seed)
-    save_tense_run(learn, args.out, s, train_file, args.overwrite)
+    print(run.describe())
+    with run.training():
+        learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout, checkpoint=run.checkpoint)
+        scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=s.seed)
+        save_tense_run(learn, args.out, s, train_file, args.overwrite)
+        history = learn.history()
+        last = split_history_metrics({k: float(v) for k, v in history.iloc[-1].items()} if len(history) else {})
+        run.done(history, {**scores, **last}, ("bleu4", scores["bleu4"]) if "bleu4" in scores else None)
     print("  ".join(f"{k} {v:.4g}" for k, v in scores.items()))
     wrote(args.out, "tense CVAE")
     wrote(Path(args.out) / "history.csv", "per-epoch losses, BLEU-4 and Gaussian score")
+    if run.recorded:
+        wrote(run.recorded, "run record")
     return 0
 
 
@@ -120,13 +140,15 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register_model_commands(sub, groups) -> None:
+    from ..experiments.session import add_experiment_arguments
     from ..settings import add_config_argument, add_settings_arguments
     from ..tense.settings import DEFAULT_CONFIG, TrainSettings
     from ..vae.config import VAEConfig
     p = add_command(groups["train"], "cvae-tense", "train the character-level tense CVAE", [
         "contextlm train cvae-tense --out runs/cvae-tense",
         "contextlm train cvae-tense --train lab/train.txt --test lab/test.txt --epochs 20 --kl-schedule linear",
-        "contextlm train cvae-tense --train data/vt/train.txt --test lab/test.txt --heldout data/vt/heldout.txt"],
+        "contextlm train cvae-tense --train data/vt/train.txt --test lab/test.txt --heldout data/vt/heldout.txt",
+        "contextlm train cvae-tense --epochs 20 --save-every 100 --out runs/cvae-tense --resume"],
         _train, description="Train a character-level conditional VAE (sentence-VAE stack, tense label given to "
                             "encoder and decoder) with fit_one_cycle, KL annealing and a teacher-forcing schedule; "
                             "BLEU-4 on the test pairs and the Gaussian score are recorded every epoch.")
@@ -142,6 +164,7 @@ def register_model_commands(sub, groups) -> None:
     add_config_argument(p)
     add_settings_arguments(p, TrainSettings)
     add_settings_arguments(p, VAEConfig, defaults=DEFAULT_CONFIG)
+    add_experiment_arguments(p)
 
     p = add_command(sub, "convert", "convert verbs between tenses with a trained tense CVAE", [
         "contextlm convert access --from sp --to pg",

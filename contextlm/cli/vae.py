@@ -9,6 +9,7 @@ from ._common import (TABLES, add_command, add_output_arguments, add_sampling_ar
 
 
 def register(sub, groups) -> None:
+    from ..experiments.session import add_experiment_arguments
     from ..settings import add_config_argument, add_settings_arguments
     from ..vae.config import VAEConfig
     from ..vae.settings import SentenceVAESettings
@@ -18,6 +19,7 @@ def register(sub, groups) -> None:
         "contextlm train vae --data titles.csv --text-col title --tokenizer char --max-len 40 --out runs/vae-chars",
         "contextlm train vae --ptb ../shared/data/ptb --no-use-latent --out runs/lm-twin",
         "contextlm train vae --ptb ../shared/data/ptb --config runs/vae/settings.json --epochs 8 --out runs/vae8",
+        "contextlm train vae --ptb ../shared/data/ptb --epochs 8 --save-every 1000 --out runs/vae8 --resume",
     ], _train)
     src = p.add_argument_group("data (one of --data / --ptb)")
     src.add_argument("--data", type=Path, help="corpus file (CSV/TSV, JSON/JSONL, Parquet, TXT: one text per line)")
@@ -28,6 +30,7 @@ def register(sub, groups) -> None:
     add_config_argument(p)
     add_settings_arguments(p, SentenceVAESettings)
     add_settings_arguments(p, VAEConfig)
+    add_experiment_arguments(p)
 
     p = add_command(sub, "sample", "sample sentences from a sentence VAE's prior", [
         "contextlm sample --model runs/vae -n 10",
@@ -93,21 +96,44 @@ def _load(args):
 
 # -- train ------------------------------------------------------------------------------------
 def _train(args) -> int:
-    from ..modelio import check_writable_target
+    from ..experiments.session import TrainingRun, data_digests
     from ..settings import settings_from_args
     from ..vae.config import VAEConfig
     from ..vae.settings import SentenceVAESettings
     s = settings_from_args(SentenceVAESettings, args, nested={"model": VAEConfig})
-    check_writable_target(args.out, args.overwrite)  # before the corpus is read or anything trained
-    from ..vae.train import save_vae_run, sentence_table, train_vae
-    table = sentence_table(s, data=args.data, ptb=args.ptb)
     tokenizer = s.tokenizer or ("whitespace" if args.ptb else "fastai")
+    run = TrainingRun(args, "vae", s.to_dict(), args.out, data_digests([args.data, args.ptb]),
+                      identity={"tokenizer": tokenizer})
+    try:
+        run.check()  # before the corpus is read or anything trained
+        if run.finished:
+            print(run.describe())
+            return 0
+        return _train_run(args, s, tokenizer, run)
+    finally:
+        run.close()
+
+
+def _train_run(args, s, tokenizer, run) -> int:
+    import pandas as pd
+    from ..experiments.registry import split_history_metrics
+    from ..vae.train import epoch_metrics, save_vae_run, sentence_table, train_vae
+    table = sentence_table(s, data=args.data, ptb=args.ptb)
     print(f"{len(table):,} sentences; tokenizer {tokenizer}; condition: "
           f"{', '.join(s.features) or s.label_col or 'none'}")
-    learn = train_vae(table, s, tokenizer=tokenizer)
-    save_vae_run(learn, args.out, overwrite=args.overwrite)
+    print(run.describe())
+    with run.training():
+        learn = train_vae(table, s, tokenizer=tokenizer, checkpoint=run.checkpoint)
+        save_vae_run(learn, args.out, overwrite=args.overwrite)
+        per_epoch = epoch_metrics(learn)
+        final = split_history_metrics(per_epoch[-1] if per_epoch else {})
+        key = "neg_elbo" if "neg_elbo" in final["valid"] else "loss"
+        value = final["valid"].get(key)
+        run.done(pd.DataFrame(per_epoch), final, (f"valid {key}", value) if value is not None else None)
     files = "model.pth, config.json, settings.json, history.csv, metrics.json, training_curves.png"
     wrote(args.out, f"model ({files}{', latent.png' if learn.model.config.use_latent else ''})")
+    if run.recorded:
+        wrote(run.recorded, "run record")
     return 0
 
 

@@ -270,10 +270,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(f"{path}: refused: not a contextlm checkpoint (it would need pickle to load)") from None
-    except Exception as e:
-        raise CheckpointError(f"{path}: damaged checkpoint ({str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__}); "
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise CheckpointError(f"{path}: refused: not a contextlm checkpoint (loading it would need pickle, "
+                                  "which can run arbitrary code)") from None
+        raise CheckpointError(f"{path}: damaged checkpoint (unreadable); delete it, or pass --overwrite to start "
+                              "over") from None
+    except Exception as e:  # torch raises many types for truncated files
+        text = str(e).strip()
+        raise CheckpointError(f"{path}: damaged checkpoint ({text.splitlines()[0][:200] if text else type(e).__name__}); "
                               "delete it, or pass --overwrite to start over") from None
     if not isinstance(state, dict) or "format" not in state or "kind" not in state:
         raise CheckpointError(f"{path}: not a contextlm checkpoint")
@@ -461,11 +466,16 @@ class Checkpoints:
                    "model": {k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
                    "opt": _plain(learn.opt.state_dict()), "history": _history_state(learn, rows),
                    "start": _plain(start), "now": _plain(now)}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.file, lambda f: torch.save(payload, f))
         summary = {"kind": self.kind, "position": position, "where": describe_position(position),
                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), **self.info}
-        _write_atomic(self.folder / SUMMARY_FILE, lambda f: f.write(json.dumps(summary, indent=2, default=str).encode()))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.file, lambda f: torch.save(payload, f))
+            _write_atomic(self.folder / SUMMARY_FILE,
+                          lambda f: f.write(json.dumps(summary, indent=2, default=str).encode()))
+        except OSError as e:
+            raise CheckpointError(f"{self.folder}: cannot write the checkpoint ({e.strerror or e}); the last "
+                                  "complete one is kept") from None
         self.saves += 1
 
 

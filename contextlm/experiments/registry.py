@@ -1,0 +1,408 @@
+"""The run registry: one folder per training run, so runs can be found and compared later.
+
+Every `contextlm train ...` writes `RUNS/<id>/` (RUNS: `--runs-dir`, else `$CONTEXTLM_RUNS`,
+else `runs/`), where `<id>` is `YYYYMMDD-HHMMSS-<kind>-<4 hex>`:
+
+- `run.json`: id, kind, status (running / finished / failed / interrupted), start and end
+  times, the command line (and the parsed arguments), the settings, the code version
+  (contextlm version, git commit and whether the tree had changes, when the package lives
+  in a git checkout and git is installed), each data file's path, size and sha256, the
+  model folder and checkpoint folder, the final metrics and a headline metric;
+- `settings.json`: the settings alone (reusable with `--config`);
+- `history.csv`: the per-epoch table (train_loss, valid_loss, the metrics; `kl` for VAEs).
+
+A resumed run continues the registry folder of the run it resumes. Writing the registry
+never stops a training: a registry that cannot be written is one warning line, and the run
+goes on unrecorded. Torch-free (the CLI lists runs without loading torch).
+
+    rec = RunRecord.start("lm", settings=s.to_dict(), data_files=["songs.csv"], out="runs/lm")
+    ...
+    rec.finish(history=df, metrics={"valid": {"perplexity": 71.2}}, headline=("valid perplexity", 71.2))
+    list_runs()                      # newest first
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import ContextLMError
+
+ENV = "CONTEXTLM_RUNS"
+DEFAULT_DIR = "runs"
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.csv"
+SETTINGS_FILE = "settings.json"
+KINDS = ("lm", "vae", "cvae-tense")
+
+
+def runs_dir(given: str | Path | None = None) -> Path:
+    """`given`, else `$CONTEXTLM_RUNS`, else `runs/` (relative to the working directory)."""
+    return Path(given) if given else Path(os.environ.get(ENV) or DEFAULT_DIR)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_record(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Path, size and sha256 of each data file (a folder: each file in it, sorted)."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            out.append({"path": str(f.resolve()), "bytes": f.stat().st_size, "sha256": sha256_file(f)})
+    return out
+
+
+def _git(args: Sequence[str], cwd: Path) -> str | None:
+    try:
+        r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):   # no git, or it hangs
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def code_version() -> dict[str, Any]:
+    """contextlm's version, and the git commit (+ uncommitted changes or not) of the checkout
+    the package was imported from; `None` where there is no git or no checkout."""
+    from ..version import __version__
+    package = Path(__file__).resolve().parents[1]
+    out: dict[str, Any] = {"contextlm": __version__, "git_commit": None, "git_dirty": None}
+    top = _git(["rev-parse", "--show-toplevel"], package)
+    if top and package.is_relative_to(Path(top).resolve()):
+        out["git_commit"] = _git(["rev-parse", "HEAD"], package)
+        status = _git(["status", "--porcelain", "--untracked-files=no"], package)
+        out["git_dirty"] = None if status is None else bool(status)
+    return out
+
+
+def command_line(args: Any = None) -> dict[str, Any]:
+    """The command as typed (when this process is the `contextlm` command) and the parsed arguments."""
+    prog = Path(sys.argv[0]).name if sys.argv else ""
+    argv = ["contextlm", *sys.argv[1:]] if prog in ("contextlm", "__main__.py") else None
+    parsed = None
+    if args is not None:
+        parsed = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                  if not callable(v) and k != "func"}
+        parsed = json.loads(json.dumps(parsed, default=str))
+    return {"argv": argv, "args": parsed}
+
+
+def new_run_id(kind: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _warn(message: str) -> None:
+    print(f"contextlm: warning: {message}", file=sys.stderr)
+
+
+class RunRecord:
+    """One run's registry folder. Every method swallows its own failures: the first one is
+    reported as one warning line and the record goes quiet (training never stops for it)."""
+
+    def __init__(self, folder: Path | None, data: dict[str, Any], warn: Callable[[str], None] = _warn):
+        self.folder, self.data, self.warn = folder, data, warn
+
+    @property
+    def id(self) -> str | None:
+        return self.data.get("id") if self.folder is not None else None
+
+    def _fail(self, e: BaseException) -> None:
+        where = self.folder.parent if self.folder is not None else "runs"
+        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        self.warn(f"run registry {where}: cannot write ({reason}); this run is not recorded")
+        self.folder = None
+
+    @classmethod
+    def start(cls, kind: str, settings: dict[str, Any] | None = None, data_files: Iterable[str | Path] = (),
+              out: str | Path | None = None, runs: str | Path | None = None, args: Any = None,
+              checkpoint: str | Path | None = None, reuse: str | None = None, data: list | None = None,
+              extra: dict[str, Any] | None = None, warn: Callable[[str], None] = _warn) -> "RunRecord":
+        """Create (or, with `reuse` = the id of an existing entry, continue) the run's folder."""
+        root = runs_dir(runs)
+        rec = cls(None, {}, warn)
+        try:
+            folder = root / reuse if reuse else None
+            previous = None
+            if folder is not None and (folder / RUN_FILE).is_file():
+                previous = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+            if previous is None:
+                run_id = new_run_id(kind)
+                folder = root / run_id
+                folder.mkdir(parents=True, exist_ok=False)
+                info = {"id": run_id, "kind": kind, "status": "running", "started": _now(),
+                        "started_ts": time.time(), "finished": None, "resumed": []}
+            else:
+                info = {**previous, "status": "running", "finished": None,
+                        "resumed": [*previous.get("resumed", []), _now()]}
+            info.update({
+                "host": socket.gethostname(), "pid": os.getpid(), "command": command_line(args),
+                "code": code_version(), "settings": settings,
+                "data": data if data is not None else data_record(data_files),
+                "out": str(Path(out).resolve()) if out is not None else None,
+                "checkpoint": str(Path(checkpoint).resolve()) if checkpoint is not None else None,
+                **(extra or {})})
+            info.setdefault("metrics", None)
+            rec.folder, rec.data = folder, info
+            _write_json(folder / RUN_FILE, info)
+            if settings is not None:
+                _write_json(folder / SETTINGS_FILE, settings)
+        except Exception as e:  # noqa: BLE001 -- the registry must never stop a training
+            rec._fail(e)
+        return rec
+
+    def update(self, **fields: Any) -> None:
+        if self.folder is None:
+            return
+        try:
+            self.data.update(fields)
+            _write_json(self.folder / RUN_FILE, self.data)
+        except Exception as e:  # noqa: BLE001
+            self._fail(e)
+
+    def finish(self, history=None, metrics: dict[str, Any] | None = None,
+               headline: tuple[str, float] | None = None, status: str = "finished") -> None:
+        """The run ended: its per-epoch history (a DataFrame), final metrics and headline."""
+        if self.folder is None:
+            return
+        try:
+            if history is not None:
+                tmp = self.folder / f".{HISTORY_FILE}.tmp-{os.getpid()}"
+                history.to_csv(tmp, index=False)
+                os.replace(tmp, self.folder / HISTORY_FILE)
+            self.update(status=status, finished=_now(), metrics=json.loads(json.dumps(metrics, default=float)),
+                        headline=None if headline is None else {"name": headline[0], "value": float(headline[1])})
+        except Exception as e:  # noqa: BLE001
+            self._fail(e)
+
+    def stopped(self, status: str, message: str = "") -> None:
+        """The run ended without a model: `failed` (an error) or `interrupted` (Ctrl-C)."""
+        self.update(status=status, finished=_now(), error=message or None)
+
+
+# -- reading the registry --------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def status_of(info: dict[str, Any]) -> str:
+    """The recorded status; a `running` run whose process is gone (same host) is `stopped`."""
+    status = info.get("status") or "?"
+    if status == "running" and info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        if not _pid_alive(info["pid"]):
+            return "stopped"
+    return status
+
+
+def read_run(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    try:
+        info = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContextLMError(f"{folder}: not a registered run (no {RUN_FILE})") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ContextLMError(f"{folder / RUN_FILE}: unreadable ({e})") from None
+    if not isinstance(info, dict) or "id" not in info:
+        raise ContextLMError(f"{folder / RUN_FILE}: not a run record")
+    info["_folder"] = str(folder)
+    return info
+
+
+def list_runs(runs: str | Path | None = None, kind: str | None = None, grep: str | None = None) -> list[dict[str, Any]]:
+    """Registered runs, newest first; `kind` keeps one kind, `grep` (case-insensitive) keeps
+    runs whose id, status, command, settings, data paths or model folder contain it."""
+    root = runs_dir(runs)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in root.iterdir():
+        if not (folder / RUN_FILE).is_file():
+            continue
+        try:
+            info = read_run(folder)
+        except ContextLMError:
+            continue
+        if kind and info.get("kind") != kind:
+            continue
+        if grep:
+            text = json.dumps({k: info.get(k) for k in ("id", "command", "settings", "data", "out")}, default=str)
+            if grep.lower() not in (text + " " + status_of(info)).lower():
+                continue
+        out.append(info)
+    return sorted(out, key=lambda i: (i.get("started_ts") or 0.0, i.get("started") or "", i["id"]), reverse=True)
+
+
+def find_run(ref: str, runs: str | Path | None = None) -> dict[str, Any]:
+    """A run by id, by a unique start of its id or its last part (`lm-1a2b`, `1a2b`), or by folder."""
+    p = Path(ref)
+    if (p / RUN_FILE).is_file():
+        return read_run(p)
+    root = runs_dir(runs)
+    if (root / ref / RUN_FILE).is_file():
+        return read_run(root / ref)
+    every = list_runs(runs)
+    hits = [i for i in every if i["id"].startswith(ref) or i["id"].endswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise ContextLMError(f"no run {ref!r} in {root} ({len(every)} runs; `contextlm runs list` shows them)")
+    raise ContextLMError(f"{ref!r} names {len(hits)} runs in {root} ({', '.join(i['id'] for i in hits[:3])}...); "
+                         "give more of the id")
+
+
+def read_history(info: dict[str, Any]):
+    """The run's per-epoch history (a DataFrame; empty when none was written)."""
+    import pandas as pd
+    path = Path(info["_folder"]) / HISTORY_FILE
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def flat_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
+    """`{"valid": {"perplexity": 3.1}}` -> `{"valid_perplexity": 3.1}` (numbers only)."""
+    out: dict[str, float] = {}
+    if isinstance(metrics, dict):
+        for k, v in metrics.items():
+            out.update(flat_metrics(v, f"{prefix}{k}_"))
+    elif isinstance(metrics, (int, float)) and not isinstance(metrics, bool):
+        out[prefix.rstrip("_")] = float(metrics)
+    return out
+
+
+def _flat_settings(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings (the VAE's `model` overrides) as dotted names: `model.latent_sz`."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat_settings(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def split_history_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    """A last-epoch Recorder row as metrics: `train_loss`, and the validation values under `valid`."""
+    row = {k: v for k, v in row.items() if k != "epoch"}
+    valid = {k.removeprefix("valid_"): v for k, v in row.items() if k != "train_loss"}
+    return {**({"train_loss": row["train_loss"]} if "train_loss" in row else {}), "valid": valid}
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.4e}"
+    return str(v)
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [list(map(str, header))] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def runs_table(infos: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for i in infos:
+        head = i.get("headline") or {}
+        data = i.get("data") or []
+        name = Path(data[0]["path"]).name + (f" +{len(data) - 1}" if len(data) > 1 else "") if data else "-"
+        epochs = (i.get("settings") or {}).get("epochs")
+        metric = f"{head['name']} {_fmt(head['value'])}" if head else "-"
+        rows.append([i["id"], i.get("kind", "?"), status_of(i), (i.get("started") or "").replace("T", " "),
+                     epochs, metric, name, i.get("out") or "-"])
+    return format_table(["ID", "KIND", "STATUS", "STARTED", "EPOCHS", "METRIC", "DATA", "MODEL"], rows)
+
+
+def compare_table(infos: Sequence[dict[str, Any]]) -> str:
+    """Final metrics side by side (one column per run), then the settings that differ."""
+    names = [i["id"] for i in infos]
+    flat = [flat_metrics(i.get("metrics") or {}) for i in infos]
+    keys = sorted(set().union(*flat)) if flat else []
+    lines = [format_table(["metric", *names], [[k, *[f.get(k) for f in flat]] for k in keys])]
+    settings = [_flat_settings(i.get("settings") or {}) for i in infos]
+    differ = sorted({k for s in settings for k in s if len({json.dumps(t.get(k), sort_keys=True) for t in settings}) > 1})
+    if differ:
+        lines += ["", format_table(["setting", *names],
+                                   [[k, *[json.dumps(s.get(k)) if k in s else "-" for s in settings]] for k in differ])]
+    return "\n".join(lines)
+
+
+def plot_compare(infos: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Training and validation loss per epoch of every run in one axes (train solid, valid
+    dashed, one colour per run) and, when any run has a `kl` column (VAEs), KL per epoch beside it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    histories = [read_history(i) for i in infos]
+    has_kl = any("kl" in h.columns for h in histories)
+    fig, axes = plt.subplots(1, 2 if has_kl else 1, figsize=(11 if has_kl else 6.5, 4.2), squeeze=False)
+    ax_loss = axes[0][0]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, (info, h) in enumerate(zip(infos, histories)):
+        c = colours[n % len(colours)]
+        if h.empty:
+            continue
+        x = (h["epoch"] + 1) if "epoch" in h.columns else range(1, len(h) + 1)
+        for col, style in (("train_loss", "-"), ("valid_loss", "--")):
+            if col in h.columns:
+                ax_loss.plot(x, h[col], style, marker="o", ms=3, color=c, label=f"{info['id']} {col.split('_')[0]}")
+        if has_kl and "kl" in h.columns:
+            axes[0][1].plot(x, h["kl"], "-", marker="o", ms=3, color=c, label=info["id"])
+    from matplotlib.ticker import MaxNLocator
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (train solid, valid dashed)")
+    ax_loss.legend(fontsize=7)
+    if has_kl:
+        axes[0][1].set(xlabel="epoch", ylabel="KL (nats per sentence, valid)", title="KL")
+        axes[0][1].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def default_compare_png(infos: Sequence[dict[str, Any]], runs: str | Path | None = None) -> Path:
+    tags = "-".join(re.sub(r"[^A-Za-z0-9]+", "", i["id"].rsplit("-", 1)[-1]) for i in infos)
+    return runs_dir(runs) / f"compare-{tags}.png"
