@@ -172,6 +172,12 @@ def test_a_damaged_or_foreign_checkpoint_is_one_line(tmp_path):
         Checkpoints(folder, "lm", resume=True).open()
     assert "\n" not in str(e.value)
     (folder / "checkpoint.pth").unlink()
+    (folder / ".lock").write_text(f"{os.getppid()}\n")          # a live process holds it
+    with pytest.raises(CheckpointError, match=f"another run \\(pid {os.getppid()}\\) is training"):
+        Checkpoints(folder, "lm").open()
+    (folder / ".lock").write_text("999999999\n")                  # its process is gone: taken over
+    Checkpoints(folder, "lm").open().close()
+    assert not (folder / ".lock").exists()
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(CheckpointError, match="not a checkpoint folder"):
         Checkpoints(folder, "lm").open()

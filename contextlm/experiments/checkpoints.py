@@ -415,7 +415,9 @@ class Checkpoints:
                                   "choose another --out or --checkpoint-dir")
         saved = _canonical(json.loads(state["identity"]))
         if saved != self.identity:
-            diffs = _differences(saved, self.identity)
+            diffs = [d for d in _differences(saved, self.identity) if not d.startswith("data")]
+            if saved.get("data") != self.identity.get("data"):
+                diffs.insert(0, "the data files differ (sha256)")
             shown = "; ".join(d.removeprefix("settings.") for d in diffs[:3]) + ("; ..." if len(diffs) > 3 else "")
             hint = f" (its settings: {self.folder / SETTINGS_FILE})" if (self.folder / SETTINGS_FILE).exists() else ""
             raise CheckpointError(f"{where} was written with other settings or data ({shown}); resume with the same "
