@@ -252,8 +252,17 @@ def _slug(name: str) -> str:
 
 
 def train_variant(job: tuple) -> dict:
-    """Train one row in its own process (one thread), save its model folder, return its figures."""
-    name, corpus_path, folder, settings = job
+    """Train one row in its own process (one thread), save its model folder, return its figures.
+    With `reuse`, a folder already trained with the same settings is read instead."""
+    name, corpus_path, folder, settings, reuse = job
+    if reuse and (Path(folder) / "settings.json").exists():
+        import json
+        cfg = json.loads((Path(folder) / "config.json").read_text())
+        if cfg["extra"]["settings"] == settings.to_dict():
+            m = cfg["extra"]["metrics"]
+            return {"name": name, "folder": str(folder), "valid_ppl": m["valid"]["perplexity"],
+                    "test_ppl": m["test"]["perplexity"], "wall_s": float("nan"), "cpu_s": float("nan"),
+                    "settings": settings.to_dict(), "reused": True}
     import torch
     torch.set_num_threads(1)
     from contextlm.lm.train import load_lm_corpus, save_lm_run, train_lm
@@ -277,7 +286,14 @@ def train_all(jobs: list[tuple], n_workers: int) -> list[dict]:
     return results
 
 
-def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512):
+def real_fluency(twin: str, texts: list[str]) -> float:
+    """The twin's perplexity on real texts, read like samples (fresh state, end token scored)."""
+    from contextlm.lm.learner import load_lm
+    logprob, n = load_lm(twin).log_prob(texts)
+    return math.exp(-logprob / max(n, 1))
+
+
+def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512, plausibility: float = 0.1):
     """`generate` and the twin's `unconditioned_logprob` for `score_model`."""
     from contextlm.lm.learner import load_lm
     lm, base = load_lm(folder), load_lm(twin)
@@ -285,9 +301,14 @@ def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512):
     def generate(n: int, features: dict, labels: dict, guidance: float, seed: int) -> list[str]:
         feats = {k: v for k, v in features.items() if k in lm.feature_names}
         labs = {k: v for k, v in labels.items() if k in lm.label_names}
-        return lm.generate(n, feats, labs, guidance=guidance, seed=seed, max_len=max_len, bs=bs)
+        return lm.generate(n, feats, labs, guidance=guidance, seed=seed, max_len=max_len, bs=bs,
+                           plausibility=plausibility)
 
     return generate, (lambda texts: base.log_prob(texts)), lm
+
+
+def _secs(s: float) -> str:
+    return "(earlier run)" if s != s else f"{s:.0f}"
 
 
 def perplexity_markdown(rows: list[dict], args: argparse.Namespace, corpus: str) -> str:
@@ -296,7 +317,7 @@ def perplexity_markdown(rows: list[dict], args: argparse.Namespace, corpus: str)
              "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['valid_ppl']:.2f} | {r['test_ppl']:.2f} | "
-                     f"{r['test_ppl'] / base['test_ppl']:.3f} | {r['cpu_s']:.0f} |")
+                     f"{r['test_ppl'] / base['test_ppl']:.3f} | {_secs(r['cpu_s'])} |")
     s = rows[0]["settings"]
     return f"""### Test perplexity by context and entry point ({CORPORA[corpus][0]})
 
@@ -326,6 +347,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--context-dropout", type=float, default=0.2,
                    help="context dropout of the control model (the best all + genre entry point, retrained)")
     p.add_argument("--jobs", type=int, default=2, help="models trained side by side (one thread each)")
+    p.add_argument("--reuse", action="store_true", help="read models already trained with the same settings in "
+                                                        "--workdir instead of training them again")
+    p.add_argument("--plausibility", type=float, default=0.1,
+                   help="guided sampling mixes over tokens with conditional probability >= this x the top one's")
     g = p.add_argument_group("model (every row)")
     g.add_argument("--emb-sz", type=int, default=100)
     g.add_argument("--n-hid", type=int, default=200)
@@ -384,21 +409,26 @@ def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
     path = get_dataset(CORPORA[args.corpus][0], args.data_from, args.workdir / "datasets", progress=False)
     out = args.workdir / args.corpus
     names = ["none", *[v for v in args.variants if v != "none"]]
-    jobs = [(n, path, out / _slug(n), settings_for(n, args)) for n in names]
+    jobs = [(n, path, out / _slug(n), settings_for(n, args), args.reuse) for n in names]
     print(f"training {len(jobs)} models, {args.jobs} at a time", flush=True)
     rows = train_all(jobs, args.jobs)
     md = perplexity_markdown(rows, args, args.corpus)
     best = best_conditioned(rows)
     control = best["name"]
     s = settings_for(control, args, args.context_dropout)
-    cd_row = train_all([(control, path, out / (_slug(control) + "-cfg"), s)], 1)[0]
+    cd_row = train_all([(control, path, out / (_slug(control) + "-cfg"), s, args.reuse)], 1)[0]
     twin = next(r for r in rows if r["name"] == "none")["folder"]
     setup = control_setup(df[df["split"] == "train"])
+    c["real_fluency"] = real_fluency(twin, df[df["split"] == "test"]["text"].astype(str).tolist())
+    md += (f"\nFluency is the perplexity of the samples under the unconditioned twin, each text read from a fresh "
+           f"state to its end token (`TrainedLM.log_prob`); the twin's figure on the real test {CORPORA[args.corpus][1]} "
+           f"is **{c['real_fluency']:.1f}** (the fluency of real text). Guidance W > 1 mixes over the tokens the "
+           f"conditional model finds plausible (probability >= {args.plausibility:g} x its top token's).\n")
     scored = {}
     # the guided model first (the verdict reads it); guidance needs the null context it learnt
     for title, folder, guidances in ((f"{control}, context dropout {args.context_dropout:g}", cd_row["folder"], GUIDANCE),
                                      (f"{control}, no context dropout", best["folder"], (1.0,))):
-        generate, logprob, _ = model_callables(folder, twin)
+        generate, logprob, _ = model_callables(folder, twin, plausibility=args.plausibility)
         scored[title] = score_model(generate, logprob, setup, args.n, guidances, seed=args.seed, label=LABEL)
         md += "\n" + model_markdown(title, scored[title], c)
     md += "\n" + verdict_markdown(rows, best, cd_row, scored, c, args)

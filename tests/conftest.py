@@ -6,6 +6,12 @@ import pytest
 TINY_LM_CONFIG = dict(emb_sz=32, n_hid=64, n_layers=2)
 
 
+@pytest.fixture(autouse=True)
+def run_registry(tmp_path_factory, monkeypatch):
+    """Training commands record their runs; in tests, into a temporary registry, never ./runs/."""
+    monkeypatch.setenv("CONTEXTLM_RUNS", str(tmp_path_factory.mktemp("registry")))
+
+
 @pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory):
     """800 synthetic reviews (energy-dependent wording) as a CSV file."""

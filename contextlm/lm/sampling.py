@@ -6,9 +6,15 @@ of the prefix (fastai's `LMLearner.predict` re-feeds the whole text every step).
 
 Guidance W (Sanchez et al. 2023): each row is run twice in the same batch, once with its
 context and once with the null context (rows `n..2n-1`, each with its own carried state),
-and the next token is drawn from `null + W * (cond - null)` of the two log-probabilities,
-before temperature, the banned tokens and top-k/top-p. W = 1 is the plain conditional
+and the next token is drawn from `null + W * (cond - null)` of the two log-probabilities
+(over the tokens that may be sampled at all), before temperature and top-k/top-p. W = 1 is the plain conditional
 model and takes the plain path (no null rows): the same samples for the same seed.
+
+Guidance alone boosts any token the context makes *relatively* likelier, also one both
+passes find nearly impossible (log-probabilities -8 vs -12 become 0 at W = 3): samples
+turn to word salad. So the mix is taken only over tokens the conditional model itself
+finds plausible, those with probability >= `plausibility` x its most likely token's (the
+adaptive plausibility constraint of contrastive decoding, Li et al. 2022); the rest get -inf.
 """
 from __future__ import annotations
 
@@ -46,12 +52,19 @@ def check_guidance(model, guidance: float) -> bool:
     return True
 
 
-def mix_guidance(logits: torch.Tensor, guidance: float) -> torch.Tensor:
-    """`null + W * (cond - null)` of log-probabilities; `logits` holds the conditional rows
-    then the null rows."""
+def mix_guidance(logits: torch.Tensor, guidance: float, plausibility: float = 0.1) -> torch.Tensor:
+    """`null + W * (cond - null)` of log-probabilities over the tokens whose conditional
+    probability is at least `plausibility` x the largest (others -inf; 0 keeps every token);
+    `logits` holds the conditional rows then the null rows."""
+    if not 0 <= plausibility < 1:
+        raise ContextLMError(f"plausibility={plausibility}: must be in [0, 1) (0 keeps every token)")
     logp = logits.log_softmax(-1)
     cond, null = logp.chunk(2)
-    return null + guidance * (cond - null)
+    mixed = null + guidance * (cond - null)
+    if plausibility > 0:
+        floor = cond.max(-1, keepdim=True).values + math.log(plausibility)
+        mixed = mixed.masked_fill(cond < floor, float("-inf"))
+    return mixed
 
 
 @torch.no_grad()
@@ -59,7 +72,7 @@ def sample_ids(model, prefix: Sequence[int], context: torch.Tensor, max_len: int
                top_k: int | None = None, top_p: float | None = None, no_unk: bool = True,
                stop_ids: Sequence[int] = (BOS_ID, EOS_ID), banned_ids: Sequence[int] = (PAD_ID,),
                generator: torch.Generator | None = None, compact_below: float = 0.5,
-               guidance: float = 1.0) -> list[list[int]]:
+               guidance: float = 1.0, plausibility: float = 0.1) -> list[list[int]]:
     """Sample one continuation of `prefix` per row of `context` (shape `(n, n_context)`,
     already scaled). A row stops at the first of `stop_ids` (the next document's
     `xxbos` marks the end of this one) or after `max_len` tokens; stop tokens are
@@ -86,9 +99,9 @@ def sample_ids(model, prefix: Sequence[int], context: torch.Tensor, max_len: int
     done = torch.zeros(n, dtype=torch.bool, device=device)
     for step in range(max_len):
         logits = model(tokens, ctx.expand(-1, tokens.shape[1], -1), null=null)[0][:, -1].float()
+        logits[:, banned] = float("-inf")  # first: the plausible set is taken among tokens that may be sampled
         if guided:
-            logits = mix_guidance(logits, guidance)
-        logits[:, banned] = float("-inf")
+            logits = mix_guidance(logits, guidance, plausibility)
         logits = filter_logits(logits / temperature, top_k, top_p)
         nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
         out[rows, step] = nxt
