@@ -236,6 +236,9 @@ VARIANTS = {
     "all 11 + genre (input + init)": (ALL, [LABEL], {"context_init": True}),
     "all 11 + genre (input + init + bias, proj 16)": (ALL, [LABEL], {"context_init": True, "context_bias": True,
                                                                       "context_proj": 16}),
+    "all 11 + genre (input + bias, proj 16)": (ALL, [LABEL], {"context_bias": True, "context_proj": 16}),
+    "all 11 + genre (input + init + bias, proj 32, genre 16)": (ALL, [LABEL], {
+        "context_init": True, "context_bias": True, "context_proj": 32, "label_emb_sz": 16}),
 }
 
 
@@ -293,7 +296,7 @@ def real_fluency(twin: str, texts: list[str]) -> float:
     return math.exp(-logprob / max(n, 1))
 
 
-def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512, plausibility: float = 0.1):
+def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512, min_p: float | None = 0.1):
     """`generate` and the twin's `unconditioned_logprob` for `score_model`."""
     from contextlm.lm.learner import load_lm
     lm, base = load_lm(folder), load_lm(twin)
@@ -302,7 +305,7 @@ def model_callables(folder: str, twin: str, max_len: int = 30, bs: int = 512, pl
         feats = {k: v for k, v in features.items() if k in lm.feature_names}
         labs = {k: v for k, v in labels.items() if k in lm.label_names}
         return lm.generate(n, feats, labs, guidance=guidance, seed=seed, max_len=max_len, bs=bs,
-                           plausibility=plausibility)
+                           min_p=min_p)
 
     return generate, (lambda texts: base.log_prob(texts)), lm
 
@@ -349,8 +352,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="models trained side by side (one thread each)")
     p.add_argument("--reuse", action="store_true", help="read models already trained with the same settings in "
                                                         "--workdir instead of training them again")
-    p.add_argument("--plausibility", type=float, default=0.1,
-                   help="guided sampling mixes over tokens with conditional probability >= this x the top one's")
+    p.add_argument("--min-p", type=float, default=0.1,
+                   help="every W samples with min-p (W > 1: the mix is over tokens with conditional probability "
+                        ">= this x the top one's); 0 for plain sampling")
     g = p.add_argument_group("model (every row)")
     g.add_argument("--emb-sz", type=int, default=100)
     g.add_argument("--n-hid", type=int, default=200)
@@ -423,12 +427,12 @@ def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
     md += (f"\nFluency is the perplexity of the samples under the unconditioned twin, each text read from a fresh "
            f"state to its end token (`TrainedLM.log_prob`); the twin's figure on the real test {CORPORA[args.corpus][1]} "
            f"is **{c['real_fluency']:.1f}** (the fluency of real text). Guidance W > 1 mixes over the tokens the "
-           f"conditional model finds plausible (probability >= {args.plausibility:g} x its top token's).\n")
+           f"conditional model finds plausible (probability >= {args.min_p:g} x its top token's); every W, W = 1 included, samples with that min-p filter, so the rows differ by the guidance only.\n")
     scored = {}
     # the guided model first (the verdict reads it); guidance needs the null context it learnt
     for title, folder, guidances in ((f"{control}, context dropout {args.context_dropout:g}", cd_row["folder"], GUIDANCE),
                                      (f"{control}, no context dropout", best["folder"], (1.0,))):
-        generate, logprob, _ = model_callables(folder, twin, plausibility=args.plausibility)
+        generate, logprob, _ = model_callables(folder, twin, min_p=args.min_p or None)
         scored[title] = score_model(generate, logprob, setup, args.n, guidances, seed=args.seed, label=LABEL)
         md += "\n" + model_markdown(title, scored[title], c)
     md += "\n" + verdict_markdown(rows, best, cd_row, scored, c, args)

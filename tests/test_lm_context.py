@@ -245,7 +245,7 @@ def test_null_rows_in_a_mixed_batch_give_what_a_null_only_batch_gives():
 def test_mix_guidance_is_null_plus_w_times_the_difference():
     logits = torch.randn(4, 7)
     cond, null = logits.log_softmax(-1).chunk(2)
-    assert torch.allclose(mix_guidance(logits, 2.5, plausibility=0.0), null + 2.5 * (cond - null))
+    assert torch.allclose(mix_guidance(logits, 2.5, min_p=0.0), null + 2.5 * (cond - null))
 
 
 def test_guidance_needs_a_context_and_warns_without_a_trained_null(labelled):
@@ -362,12 +362,22 @@ def test_guidance_mixes_only_over_plausible_tokens():
     cond = torch.log(torch.tensor([[0.70, 0.25, 0.049, 0.001]]))
     null = torch.log(torch.tensor([[0.60, 0.30, 0.0999, 0.0001]]))
     both = torch.cat([cond, null])
-    plain = mix_guidance(both, 3.0, plausibility=0.0)
+    plain = mix_guidance(both, 3.0, min_p=0.0)
     assert torch.allclose(plain, null + 3.0 * (cond - null))
-    kept = mix_guidance(both, 3.0, plausibility=0.1)  # floor: 0.1 x 0.70 = 0.07 -> the first two tokens
+    kept = mix_guidance(both, 3.0, min_p=0.1)  # floor: 0.1 x 0.70 = 0.07 -> the first two tokens
     assert torch.isinf(kept).tolist() == [[False, False, True, True]]
     assert torch.allclose(kept[:, :2], plain[:, :2])
     # without the constraint the rare token 3 (cond 10x the null) would be boosted 1000x
     assert plain[0, 3] - plain[0, 2] > 0
-    with pytest.raises(ContextLMError, match="plausibility=1"):
-        mix_guidance(both, 2.0, plausibility=1.0)
+    with pytest.raises(ContextLMError, match="min_p=1"):
+        mix_guidance(both, 2.0, min_p=1.0)
+
+
+def test_min_p_keeps_tokens_at_least_that_likely_as_the_top_one():
+    from contextlm.logits import filter_logits
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, min_p=0.2)).tolist() == [[False, False, False, True]]  # floor 0.10
+    assert torch.isinf(filter_logits(logits, min_p=0.5)).tolist() == [[False, False, True, True]]   # floor 0.25
+    assert not torch.isinf(filter_logits(logits, min_p=0.0)).any()
+    with pytest.raises(ContextLMError, match="min_p=1"):
+        filter_logits(logits, min_p=1.0)

@@ -38,6 +38,9 @@ def add_sampling_arguments(p: argparse.ArgumentParser, n: int | None = 10, max_l
                    help="sampling temperature, > 0 (default 1.0)")
     p.add_argument("--top-k", type=number(int, min=1, max=10**7), help="sample among the k most likely tokens only")
     p.add_argument("--top-p", type=number(float, gt=0, max=1), help="nucleus sampling threshold in (0, 1], e.g. 0.9")
+    p.add_argument("--min-p", type=number(float, min=0, max=0.99),
+                   help="keep tokens at least this times as likely as the most likely one, e.g. 0.1 (min-p "
+                        "sampling; with --guidance it bounds the mix, 0.1 unless given)")
     if seed:
         p.add_argument("--seed", type=seed_type(), default=0, help="seed: the same seed gives the same texts (default 0)")
 

@@ -52,9 +52,6 @@ def register(sub, groups) -> None:
     p.add_argument("--guidance", type=number(float, min=0, max=20), default=1.0,
                    help="classifier-free guidance W: logits null + W * (cond - null); 1 is the plain model, "
                         "> 1 follows the context more (train with --context-dropout; default 1)")
-    p.add_argument("--plausibility", type=number(float, min=0, max=0.99), default=0.1,
-                   help="with --guidance: mix only over tokens whose conditional probability is at least this "
-                        "times the most likely token's (0 keeps all; default 0.1)")
     add_sampling_arguments(p)
     p.add_argument("--allow-unk", action="store_true", help="allow the unknown-word token in samples")
     p.add_argument("--prefix", default="", help="text every sample starts with")
@@ -161,7 +158,7 @@ def _generate(args) -> int:
               f"{', '.join(unknown[:10])}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        texts = lm.generate(args.n, features, labels, guidance=args.guidance, plausibility=args.plausibility,
+        texts = lm.generate(args.n, features, labels, guidance=args.guidance, min_p=args.min_p,
                             max_len=args.max_len, temperature=args.temperature, top_k=args.top_k,
                             top_p=args.top_p, no_unk=not args.allow_unk, seed=args.seed, prefix=args.prefix,
                             progress=args.n > 256)

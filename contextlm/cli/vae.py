@@ -145,7 +145,7 @@ def _sample(args) -> int:
     cond = _condition(args, learn)
     features, label = (cond, None) if isinstance(cond, dict) else (None, cond)
     texts = learn.sample(args.n, features=features, label=label, temperature=args.temperature,
-                         method=args.method, top_k=args.top_k, top_p=args.top_p)
+                         method=args.method, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
     for t in texts:
         print(t)
     if args.out:

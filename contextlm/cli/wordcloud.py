@@ -125,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
                                  regressor=not args.no_regressor, train_corpus=args.train_corpus,
                                  batch_size=args.batch_size, options=_options(args), log=_log,
                                  max_len=args.max_len, title=f"What {Path(args.model).resolve().name} says {what}",
-                                 temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+                                 temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                 min_p=args.min_p)
     from ..analysis.report import terminal_table
     print()
     print(terminal_table(result.comparison, top=args.top, accuracy=result.accuracy))

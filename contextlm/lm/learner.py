@@ -159,10 +159,11 @@ class TrainedLM:
                         *, max_len: int = 60, temperature: float = 1.0, top_k: int | None = None,
                         top_p: float | None = None, no_unk: bool = True, seed: int | None = None, prefix: str = "",
                         bs: int = 256, progress: bool = False, guidance: float = 1.0,
-                        plausibility: float = 0.1) -> list[list[str]]:
+                        min_p: float | None = None) -> list[list[str]]:
         """Sample `n` documents as fastai token lists, `bs` sequences at a time.
-        `guidance` W mixes `null + W * (cond - null)` over the tokens with conditional probability
-        >= `plausibility` x the top token's (see `sample_ids`); W = 1 is the plain model."""
+        `min_p` keeps the tokens at least that times as likely as the top one. `guidance` W mixes
+        `null + W * (cond - null)` over the tokens with conditional probability >= min_p (0.1
+        if not given) x the top token's (see `sample_ids`); W = 1 is the plain model."""
         if n < 0 or max_len < 1:
             raise ContextLMError(f"n must be >= 0 and max_len >= 1 (got n={n}, max_len={max_len})")
         ctx = self.context_rows(1, features, labels).expand(n, -1)
@@ -177,7 +178,7 @@ class TrainedLM:
         for start in starts:
             ids = sample_ids(self.model, prefix_ids, ctx[start:start + bs], max_len, temperature, top_k, top_p,
                              no_unk, banned_ids=self.vocab.never_sampled, generator=gen, guidance=guidance,
-                             plausibility=plausibility)
+                             min_p=min_p)
             out += [self.vocab.textify(prefix_ids[1:] + row) for row in ids]
         return out
 

@@ -12,9 +12,10 @@ model and takes the plain path (no null rows): the same samples for the same see
 
 Guidance alone boosts any token the context makes *relatively* likelier, also one both
 passes find nearly impossible (log-probabilities -8 vs -12 become 0 at W = 3): samples
-turn to word salad. So the mix is taken only over tokens the conditional model itself
-finds plausible, those with probability >= `plausibility` x its most likely token's (the
-adaptive plausibility constraint of contrastive decoding, Li et al. 2022); the rest get -inf.
+turn to word salad. So the mix is taken only over the tokens the conditional model itself
+finds plausible, those with probability >= `min_p` x its most likely token's (the adaptive
+plausibility constraint of contrastive decoding, Li et al. 2022; `GUIDED_MIN_P` unless
+given); the rest get -inf. Without guidance `min_p` is the plain min-p filter.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from ..data.tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from ..errors import ContextLMError
-from ..logits import check_filter, filter_logits
+from ..logits import below_min_p, check_filter, filter_logits
 
 
 def keep_rows(model, rows: torch.Tensor) -> None:
@@ -52,19 +53,17 @@ def check_guidance(model, guidance: float) -> bool:
     return True
 
 
-def mix_guidance(logits: torch.Tensor, guidance: float, plausibility: float = 0.1) -> torch.Tensor:
+GUIDED_MIN_P = 0.1  # guided sampling's plausibility floor when none is given
+
+
+def mix_guidance(logits: torch.Tensor, guidance: float, min_p: float = GUIDED_MIN_P) -> torch.Tensor:
     """`null + W * (cond - null)` of log-probabilities over the tokens whose conditional
-    probability is at least `plausibility` x the largest (others -inf; 0 keeps every token);
+    probability is at least `min_p` x the largest (others -inf; 0 keeps every token);
     `logits` holds the conditional rows then the null rows."""
-    if not 0 <= plausibility < 1:
-        raise ContextLMError(f"plausibility={plausibility}: must be in [0, 1) (0 keeps every token)")
+    check_filter(min_p=min_p)
     logp = logits.log_softmax(-1)
     cond, null = logp.chunk(2)
-    mixed = null + guidance * (cond - null)
-    if plausibility > 0:
-        floor = cond.max(-1, keepdim=True).values + math.log(plausibility)
-        mixed = mixed.masked_fill(cond < floor, float("-inf"))
-    return mixed
+    return (null + guidance * (cond - null)).masked_fill(below_min_p(cond, min_p), float("-inf"))
 
 
 @torch.no_grad()
@@ -72,7 +71,7 @@ def sample_ids(model, prefix: Sequence[int], context: torch.Tensor, max_len: int
                top_k: int | None = None, top_p: float | None = None, no_unk: bool = True,
                stop_ids: Sequence[int] = (BOS_ID, EOS_ID), banned_ids: Sequence[int] = (PAD_ID,),
                generator: torch.Generator | None = None, compact_below: float = 0.5,
-               guidance: float = 1.0, plausibility: float = 0.1) -> list[list[int]]:
+               guidance: float = 1.0, min_p: float | None = None) -> list[list[int]]:
     """Sample one continuation of `prefix` per row of `context` (shape `(n, n_context)`,
     already scaled). A row stops at the first of `stop_ids` (the next document's
     `xxbos` marks the end of this one) or after `max_len` tokens; stop tokens are
@@ -81,7 +80,7 @@ def sample_ids(model, prefix: Sequence[int], context: torch.Tensor, max_len: int
     do not keep paying for many short ones. `guidance`: see the module docstring."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    check_filter(top_k, top_p)
+    check_filter(top_k, top_p, min_p)
     guided = check_guidance(model, guidance)
     copies = 2 if guided else 1  # the conditional rows, then (guided) the same rows with the null context
     model.eval()
@@ -101,8 +100,8 @@ def sample_ids(model, prefix: Sequence[int], context: torch.Tensor, max_len: int
         logits = model(tokens, ctx.expand(-1, tokens.shape[1], -1), null=null)[0][:, -1].float()
         logits[:, banned] = float("-inf")  # first: the plausible set is taken among tokens that may be sampled
         if guided:
-            logits = mix_guidance(logits, guidance, plausibility)
-        logits = filter_logits(logits / temperature, top_k, top_p)
+            logits = mix_guidance(logits, guidance, GUIDED_MIN_P if min_p is None else min_p)
+        logits = filter_logits(logits / temperature, top_k, top_p, None if guided else min_p)
         nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
         out[rows, step] = nxt
         newly = torch.isin(nxt, stop) & ~done

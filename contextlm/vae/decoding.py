@@ -18,7 +18,8 @@ GENERATION_METHODS = ("greedy", "sample", "beam")
 
 @torch.no_grad()
 def generate(model, z: Tensor | None, cond: Tensor | None = None, method: str = "greedy", max_len: int = 30,
-             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, beam_size: int = 5,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             min_p: float | None = None, beam_size: int = 5,
              length_penalty: float = 1.0, n: int | None = None) -> list[list[int]]:
     """Decode one sentence per row of `z` (or `n` sentences for the LM baseline with z=None).
 
@@ -43,7 +44,7 @@ def generate(model, z: Tensor | None, cond: Tensor | None = None, method: str = 
         if method == "greedy":
             nxt = logits.argmax(-1)
         else:
-            logits = filter_logits(logits / temperature, top_k, top_p)
+            logits = filter_logits(logits / temperature, top_k, top_p, min_p)
             nxt = torch.multinomial(F.softmax(logits, -1), 1).squeeze(1)
         nxt = nxt.masked_fill(done, cfg.pad_id)
         out.append(nxt)
