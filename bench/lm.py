@@ -208,7 +208,7 @@ def album_evidence(corpus_path: Path) -> dict:
 def corpus_facts(corpus_path: Path) -> dict:
     """Rows per split, albums per split and albums found in more than one split."""
     import pandas as pd
-    from contextlm.data.datasets import build_spotify_corpus
+    from contextlm.data.corpus_builders import build_spotify_corpus
     df = pd.read_csv(corpus_path)
     per_album = df.groupby("album_id")["split"].nunique()
     return dict(rows=len(df), by_split=df["split"].value_counts().to_dict(),

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from contextlm.cli import main
-from contextlm.data.datasets import LYRICS_CORPUS, get_dataset
+from contextlm.data.corpus_builders import LYRICS_CORPUS
+from contextlm.data.datasets import get_dataset
 from contextlm.errors import DatasetError
 from contextlm.features.schema import AUDIO_FEATURES
 

@@ -103,7 +103,7 @@ def test_lm_killed_and_resumed_matches_an_uninterrupted_run(work, capsys):
     assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) <= TOL
 
     # the registry holds both runs; the resumed one continued the killed one's entry
-    from contextlm.experiments.registry import list_runs
+    from contextlm.experiments.registry_lookup import list_runs
     runs = list_runs(work / "registry", kind="lm")
     resumed = [i for i in runs if i["out"] == str(out.resolve())]
     assert len(resumed) == 1 and resumed[0]["status"] == "finished" and len(resumed[0]["resumed"]) == 1
@@ -164,7 +164,8 @@ def test_tense_cvae_resumes_inside_an_epoch(tmp_path):
 
 
 def test_a_damaged_or_foreign_checkpoint_is_one_line(tmp_path):
-    from contextlm.experiments.checkpoints import CheckpointError, Checkpoints
+    from contextlm.experiments.checkpoint_file import CheckpointError
+    from contextlm.experiments.checkpoints import Checkpoints
     folder = tmp_path / "x.ckpt"
     folder.mkdir()
     (folder / "checkpoint.pth").write_bytes(b"not a checkpoint")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from contextlm.cli import main
-from contextlm.experiments import registry
+from contextlm.experiments import registry, registry_lookup
 
 torch.set_num_threads(1)
 LM = ["--features", "energy", "--emb-sz", "16", "--n-hid", "32", "--n-layers", "1", "--epochs", "2", "--bs", "8",
@@ -34,7 +34,7 @@ def three_runs(tmp_path_factory):
 
 def test_every_training_records_its_run(three_runs):
     tmp, data, reg = three_runs
-    runs = registry.list_runs(reg)
+    runs = registry_lookup.list_runs(reg)
     assert [i["kind"] for i in runs] == ["vae", "lm", "lm"]          # newest first
     lm = runs[1]
     folder = reg / lm["id"]
@@ -53,7 +53,7 @@ def test_every_training_records_its_run(three_runs):
 
 def test_runs_list_is_a_table_newest_first_with_filters(three_runs, capsys):
     _, _, reg = three_runs
-    ids = [i["id"] for i in registry.list_runs(reg)]
+    ids = [i["id"] for i in registry_lookup.list_runs(reg)]
     assert main(["runs", "list", "--runs-dir", str(reg)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["ID", "KIND", "STATUS"] and [ln.split()[0] for ln in lines[1:]] == ids
@@ -70,7 +70,7 @@ def test_runs_list_is_a_table_newest_first_with_filters(three_runs, capsys):
 
 def test_runs_compare_puts_metrics_side_by_side_and_curves_in_one_png(three_runs, capsys, tmp_path):
     _, _, reg = three_runs
-    ids = [i["id"] for i in registry.list_runs(reg)]
+    ids = [i["id"] for i in registry_lookup.list_runs(reg)]
     short = [i.rsplit("-", 1)[-1] for i in ids]                          # the last 4 hex digits name a run
     assert main(["runs", "compare", *short, "--runs-dir", str(reg)]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""`contextlm runs list` and `contextlm runs compare`: the run registry (contextlm/experiments/registry.py)."""
+"""`contextlm runs list` and `contextlm runs compare`: the run registry (written by
+contextlm/experiments/registry.py, read by registry_lookup.py, shown by registry_reports.py)."""
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ def _runs_dir_argument(p) -> None:
 
 
 def _list(args) -> int:
-    from ..experiments.registry import list_runs, runs_dir, runs_table
+    from ..experiments.registry import runs_dir
+    from ..experiments.registry_lookup import list_runs
+    from ..experiments.registry_reports import runs_table
     infos = list_runs(args.runs_dir, kind=args.kind, grep=args.grep)
     root = runs_dir(args.runs_dir)
     if not infos:
@@ -66,7 +69,8 @@ def _list(args) -> int:
 
 def _compare(args) -> int:
     from ..errors import ContextLMError
-    from ..experiments.registry import compare_table, default_compare_png, find_run, plot_compare
+    from ..experiments.registry_lookup import find_run
+    from ..experiments.registry_reports import compare_table, default_compare_png, plot_compare
     if args.out:
         check_output(args.out, "--out", args.overwrite, (".png",))
     infos = [find_run(ref, args.runs_dir) for ref in args.runs]

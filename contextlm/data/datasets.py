@@ -7,33 +7,25 @@ or copy it from a folder the user names; then build the corpus contextlm trains 
 
 A file with no public download and no checksum (`url`/`sha256` None) is copied again
 whenever `--from` is given, and the corpus is rebuilt from it; what checks it is its
-builder (see `build_spotify_lyrics`).
+builder (see `corpus_builders.build_spotify_lyrics`).
 
 The cache is `$CONTEXTLM_DATA` or `~/.cache/contextlm/datasets`; each dataset has its
 own folder there, holding the original files and what was built from them.
+
+This module holds the table of named datasets and `get_dataset` / `dataset_path`; fetching
+one file (download, copy, verify) is `fetch`, building a corpus from it `corpus_builders`.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import DatasetError
-from ..features.schema import AUDIO_FEATURES, FEATURE_RANGES
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    name: str
-    url: str | None      # None: no public download, the user brings the file (--from)
-    sha256: str | None   # None: nothing to pin it to; the builder checks what it reads
-    columns: tuple[str, ...] = ()  # a CSV: in --from DIR, any *.csv with these columns will do
+from .corpus_builders import (KAGGLE_LYRICS, KAGGLE_LYRICS_COLUMNS, LYRICS_CORPUS, SPOTIFY_CORPUS, build_music_blogs,
+                              build_spotify_corpus, build_spotify_lyrics)
+from .fetch import RemoteFile, copy_from_folder, download, sha256
 
 
 @dataclass(frozen=True)
@@ -84,12 +76,12 @@ def get_dataset(name: str, from_dir: str | Path | None = None, cache_dir: str | 
             if f.sha256 is not None and (not verify or sha256(target) == f.sha256):
                 continue
         if from_dir is not None:
-            _copy(Path(from_dir), f, target, verify)
+            copy_from_folder(Path(from_dir), f, target, verify)
         elif f.url is None:
             raise DatasetError(f"dataset {name!r} has no public download ({spec.description}); "
                                f"download {f.name} yourself and pass --from DIR")
         else:
-            _download(f, target, verify, progress)
+            download(f, target, verify, progress)
         changed = True
         fetched.append(target)
     main = folder / spec.main
@@ -103,196 +95,10 @@ def get_dataset(name: str, from_dir: str | Path | None = None, cache_dir: str | 
     return main
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r} (available: {', '.join(DATASETS)})")
     return DATASETS[name]
-
-
-def _find(src_dir: Path, f: RemoteFile) -> Path:
-    """The file to copy: `f.name` in the folder (or below it); for a file known by its
-    columns, else any CSV there that has them (the first with all of them)."""
-    if (src_dir / f.name).exists():
-        named = [src_dir / f.name]
-    else:
-        named = sorted(src_dir.rglob(f.name)) if src_dir.is_dir() else []
-    if not f.columns:
-        if not named:
-            raise DatasetError(f"{src_dir}: no file {f.name!r} (the folder must hold the original {f.name})")
-        return named[0]
-    others = sorted(p for p in src_dir.rglob("*.csv") if p not in named) if src_dir.is_dir() else []
-    for p in named + others:
-        if not _missing_columns(_csv_header(p), f.columns):
-            return p
-    if named:  # the right name, the wrong columns: say which
-        require_columns(_csv_header(named[0]), f.columns, named[0])
-    raise DatasetError(f"{src_dir}: no {f.name} and no other CSV with its columns "
-                       f"({', '.join(f.columns[:6])}, ...)")
-
-
-def _csv_header(path: Path) -> list[str]:
-    import csv
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-        return next(csv.reader(fh), [])
-
-
-def _missing_columns(header, required) -> list[str]:
-    have = set(header)
-    return [c for c in required if c not in have]
-
-
-def require_columns(header, required, path: Path) -> None:
-    """One line naming the file and the first column it lacks."""
-    missing = _missing_columns(header, required)
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DatasetError(f"{path}: no column {missing[0]!r}{more}")
-
-
-def _copy(src_dir: Path, f: RemoteFile, target: Path, verify: bool) -> None:
-    src = _find(src_dir, f)
-    if verify and f.sha256 is not None and sha256(src) != f.sha256:
-        raise DatasetError(f"{src}: sha256 differs from the public original's ({f.sha256[:12]}...); "
-                           f"pass --no-verify to use this copy anyway")
-    shutil.copyfile(src, target)
-
-
-def _download(f: RemoteFile, target: Path, verify: bool, progress: bool) -> None:
-    tmp = Path(tempfile.mkstemp(dir=target.parent, suffix=".part")[1])
-    try:
-        with urllib.request.urlopen(f.url, timeout=60) as resp, open(tmp, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0)
-            bar = None
-            if progress and total:
-                from fastprogress.fastprogress import progress_bar
-                bar = progress_bar(range(total // (1 << 16) + 1), leave=False)
-                bar.comment = f.name
-            done = 0
-            for block in iter(lambda: resp.read(1 << 16), b""):
-                out.write(block)
-                done += 1
-                if bar is not None:
-                    bar.update(min(done, bar.total))
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(e, "reason", e)
-        raise DatasetError(f"cannot download {f.url} ({reason}); copy it from a local folder with --from DIR") from None
-    if verify and sha256(tmp) != f.sha256:
-        tmp.unlink(missing_ok=True)
-        raise DatasetError(f"{f.url}: downloaded file's sha256 differs from the expected {f.sha256[:12]}...; "
-                           f"nothing was kept")
-    tmp.replace(target)
-
-
-# -- builders ---------------------------------------------------------------------------
-SPOTIFY_CORPUS = "spotify_songs_corpus.csv"
-
-
-def build_spotify_corpus(folder: Path, seed: int = 42, valid_pct: float = 0.1, test_pct: float = 0.1) -> Path:
-    """One row per track_id, text = track title, all audio features, and a seeded
-    train/valid/test split by album: titles of one album share words and energy, so an
-    album in two splits would leak. `text_with_album` ("title - album") is kept to
-    test whether the album name helps."""
-    import pandas as pd
-
-    from .corpus import assign_splits
-    df = pd.read_csv(folder / "spotify_songs.csv")
-    require_columns(df.columns, ("track_id", "track_name", "track_artist", "track_album_name", "track_album_id",
-                                 "playlist_genre", *AUDIO_FEATURES), folder / "spotify_songs.csv")
-    df = df.drop_duplicates("track_id").dropna(subset=["track_name"])
-    df = df[df["track_name"].astype(str).str.strip() != ""]
-    out = pd.DataFrame({
-        "track_id": df["track_id"], "text": df["track_name"].astype(str).str.strip(),
-        "text_with_album": df["track_name"].astype(str).str.strip() + " - " + df["track_album_name"].astype(str),
-        "artist": df["track_artist"], "album": df["track_album_name"], "album_id": df["track_album_id"],
-        "genre": df["playlist_genre"], **{c: df[c] for c in AUDIO_FEATURES},
-    })
-    out["split"] = assign_splits(out["album_id"].astype(str), valid_pct, test_pct, seed)
-    path = folder / SPOTIFY_CORPUS
-    out.to_csv(path, index=False)
-    return path
-
-
-LYRICS_CORPUS = "spotify_lyrics_corpus.csv"
-KAGGLE_LYRICS = "spotify_songs.csv"  # the Kaggle download's name (same as TidyTuesday's, other columns)
-KAGGLE_LYRICS_COLUMNS = ("track_id", "track_name", "track_artist", "lyrics", "track_album_id", "track_album_name",
-                         "playlist_genre", "playlist_subgenre", *AUDIO_FEATURES, "language")
-
-
-def build_spotify_lyrics(folder: Path, language: str = "en", seed: int = 42, valid_pct: float = 0.1,
-                         test_pct: float = 0.1) -> Path:
-    """The Kaggle file "Audio features and lyrics of Spotify songs" (imuhammad) as a corpus:
-    one row per track_id with text = lyrics, the audio features, `genre`/`subgenre`
-    (playlist) as label columns, and a seeded train/valid/test split by album.
-
-    `language`: "en" (default), "all", or codes such as "en,es" (the file's `language`
-    column; rows without lyrics have none and always go). Anything but "en" is written
-    to `spotify_lyrics_corpus.<language>.csv`, so the default corpus is never replaced.
-
-    Verification: no checksum is pinned. Kaggle serves the file only after a login, so
-    there is no public URL to download and hash, and the only copies that could be
-    checked were 1,000-row heads of it (a sample's hash would reject the real file).
-    What is checked instead is what the corpus needs: the columns above, and every audio
-    feature a number in its valid range; the first failure is one line naming the file,
-    row and column. `--no-verify` changes nothing here."""
-    import pandas as pd
-
-    from .corpus import assign_splits
-    path = folder / KAGGLE_LYRICS
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)  # empty lyrics/language stay "", not NaN
-    require_columns(df.columns, KAGGLE_LYRICS_COLUMNS, path)
-    feats = {c: _feature_column(df[c], c, path) for c in AUDIO_FEATURES}
-    codes = [c.strip() for c in language.split(",") if c.strip()]
-    keep = df["lyrics"].str.strip() != ""
-    if codes != ["all"]:
-        keep &= df["language"].isin(codes)
-    keep &= ~df["track_id"].duplicated()
-    df = df[keep]
-    out = pd.DataFrame({
-        "track_id": df["track_id"], "text": df["lyrics"].str.strip(), "title": df["track_name"],
-        "artist": df["track_artist"], "album": df["track_album_name"], "album_id": df["track_album_id"],
-        "genre": df["playlist_genre"], "subgenre": df["playlist_subgenre"], "language": df["language"],
-        **{c: v[keep.to_numpy()] for c, v in feats.items()},
-    })
-    if out.empty:
-        raise DatasetError(f"{path}: no rows with lyrics in language(s) {language!r}")
-    out["split"] = assign_splits(out["album_id"], valid_pct, test_pct, seed)
-    target = folder / (LYRICS_CORPUS if codes == ["en"] else f"spotify_lyrics_corpus.{'-'.join(codes)}.csv")
-    out.to_csv(target, index=False)
-    return target
-
-
-def _feature_column(values, name: str, path: Path):
-    """The column as floats; the first non-number or out-of-range value is an error."""
-    import pandas as pd
-    x = pd.to_numeric(values.str.strip(), errors="coerce")
-    lo, hi = FEATURE_RANGES[name]
-    bad = x.isna() | (x < lo) | (x > hi)
-    if bad.any():
-        i = int(bad.to_numpy().argmax())
-        what = "is not a number" if pd.isna(x.iloc[i]) else f"is outside [{lo:g}, {hi:g}]"
-        raise DatasetError(f"{path}: row {i + 1}, column {name!r}: {values.iloc[i]!r} {what}")
-    return x.to_numpy()
-
-
-def build_music_blogs(folder: Path) -> Path:
-    """The Mercury-parser JSON as a table: post_id, title, url, domain, date, text."""
-    import json
-    import pandas as pd
-    posts = json.loads((folder / "blog_content_en_sample.json").read_text(encoding="utf-8"))
-    out = pd.DataFrame([{"post_id": i, "title": p.get("title"), "url": p.get("url"), "domain": p.get("domain"),
-                         "date": p.get("date_published"), "text": p.get("content")} for i, p in enumerate(posts)])
-    path = folder / "music_blogs.csv"
-    out.to_csv(path, index=False)
-    return path
 
 
 _RAW = "https://raw.githubusercontent.com"

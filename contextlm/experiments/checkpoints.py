@@ -36,36 +36,26 @@ A checkpoint from another model kind or other settings (`identity`: the settings
 files' hashes and the flags that change training) is refused with one line. Every setting
 counts, `epochs` too: the one-cycle schedule is laid over all epochs, so a run resumed with
 another number of epochs would follow a schedule no uninterrupted run has.
+
+The pieces: `checkpoint_file` (names, format, `read_checkpoint`), `rng_state` (random state),
+`learner_state` (hidden state, scalars, history), `checkpoint_callback` (the fastai callback);
+this module holds the plan: the folder, its lock, the refusals, `attach`, `save`, `finish`.
 """
 from __future__ import annotations
 
 import json
 import os
-import pickle
-import random
 import shutil
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import torch
-from fastai.callback.core import Callback
-from fastai.learner import Recorder
 
-from ..errors import ContextLMError
-
-FORMAT_VERSION = 1
-CHECKPOINT_FILE = "checkpoint.pth"
-SUMMARY_FILE = "checkpoint.json"   # what and where, for people (never read to resume)
-SETTINGS_FILE = "settings.json"    # the run's settings, for `--config`
-LOCK_FILE = ".lock"
-OURS = {CHECKPOINT_FILE, SUMMARY_FILE, SETTINGS_FILE, LOCK_FILE}
-
-
-class CheckpointError(ContextLMError):
-    """A checkpoint cannot be used (other kind, other settings, damaged, locked)."""
+from .checkpoint_callback import CheckpointCallback
+from .checkpoint_file import (CHECKPOINT_FILE, FORMAT_VERSION, LOCK_FILE, OURS, SETTINGS_FILE, SUMMARY_FILE,
+                              CheckpointError, plain, read_checkpoint)
+from .learner_state import history_state
 
 
 def checkpoint_folder(out: str | Path, checkpoint_dir: str | Path | None = None) -> Path:
@@ -74,25 +64,6 @@ def checkpoint_folder(out: str | Path, checkpoint_dir: str | Path | None = None)
     out = Path(out)
     name = f"{Path(os.path.abspath(out)).name}.ckpt"
     return Path(checkpoint_dir) / name if checkpoint_dir is not None else out.parent / name
-
-
-# -- plain containers -------------------------------------------------------------------------
-def _plain(x: Any) -> Any:
-    """`x` as what `torch.load(weights_only=True)` reads back: tensors, numbers, strings and
-    lists/dicts of them (numpy scalars become Python numbers, arrays tensors)."""
-    if isinstance(x, np.generic):            # before float: np.float64 is a float
-        return x.item()
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(x.copy())
-    if isinstance(x, torch.Tensor):          # fastai's TensorBase would need pickle: a plain tensor
-        return x.detach().cpu().as_subclass(torch.Tensor).clone()
-    if isinstance(x, dict):
-        return {k if isinstance(k, (str, int)) else str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)) or type(x).__name__ == "L":
-        return [_plain(v) for v in x]
-    raise TypeError(f"cannot checkpoint a {type(x).__name__}")
 
 
 def _to_device(x: Any, device) -> Any:
@@ -110,134 +81,6 @@ def _canonical(d: Any) -> Any:
     return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 
-# -- random state --------------------------------------------------------------------------------
-def _random_state(r) -> list:
-    version, internal, gauss = r.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_random_state(r, s: list) -> None:
-    r.setstate((s[0], tuple(s[1]), s[2]))
-
-
-def _reindexed_items(dl):
-    from fastcore.xtras import ReindexCollection
-    items = vars(dl).get("items")
-    return items if isinstance(items, ReindexCollection) else None
-
-
-def rng_state(learn) -> dict[str, Any]:
-    """Every random state training draws from: Python's, NumPy's, torch's (CPU, CUDA) and each
-    DataLoader's `rng` and document order (fastai's LM loader reorders its documents in place)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    loaders = []
-    for dl in getattr(learn.dls, "loaders", []):
-        st: dict[str, Any] = {}
-        if isinstance(getattr(dl, "rng", None), random.Random):
-            st["rng"] = _random_state(dl.rng)
-        items = _reindexed_items(dl)
-        if items is not None:
-            st["order"] = [int(i) for i in items.idxs]
-        loaders.append(st)
-    return {"python": _random_state(random), "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
-                                                      "pos": int(pos), "has_gauss": int(has_gauss),
-                                                      "gauss": float(gauss)},
-            "torch": torch.get_rng_state(),
-            "cuda": [t.cpu() for t in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
-            "loaders": loaders}
-
-
-def set_rng_state(learn, st: dict[str, Any], order: bool = True) -> None:
-    """Put back what `rng_state` saved (`order=False`: leave the loaders' document order)."""
-    _set_random_state(random, st["python"])
-    n = st["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(st["torch"])
-    if st["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
-    for dl, ls in zip(getattr(learn.dls, "loaders", []), st["loaders"]):
-        if "rng" in ls and isinstance(getattr(dl, "rng", None), random.Random):
-            _set_random_state(dl.rng, ls["rng"])
-        items = _reindexed_items(dl)
-        if order and "order" in ls and items is not None:
-            if len(ls["order"]) != len(items.idxs):
-                raise CheckpointError(f"the checkpoint's loader holds {len(ls['order'])} documents, this one "
-                                      f"{len(items.idxs)}: not the same data")
-            for j, v in enumerate(ls["order"]):   # in place: the loader's `lens` share this list
-                items.idxs[j] = v
-            if hasattr(dl, "make_chunks"):
-                dl.make_chunks()
-
-
-# -- what lives between batches --------------------------------------------------------------------
-def _carried_states(model) -> dict[str, Any]:
-    """The hidden state an AWD-LSTM carries from one batch to the next (and its batch size)."""
-    out = {}
-    for name, m in model.named_modules():
-        h = getattr(m, "hidden", None)
-        if isinstance(h, (list, tuple)) and h and all(
-                isinstance(x, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in x) for x in h):
-            out[name] = {"bs": int(getattr(m, "bs", 0)), "hidden": [[t.detach().cpu().clone() for t in x] for x in h]}
-    return out
-
-
-def _set_carried_states(model, states: dict[str, Any]) -> None:
-    modules = dict(model.named_modules())
-    for name, st in states.items():
-        m = modules[name]
-        device = next(m.parameters()).device
-        m.hidden = [tuple(t.to(device) for t in x) for x in st["hidden"]]
-        m.bs = st["bs"]
-
-
-def _scalars(learn) -> dict[str, float]:
-    """Values training callbacks set before each batch and validation reads (beta, teacher forcing)."""
-    out = {}
-    if isinstance(getattr(learn, "kl_weight", None), (int, float)):
-        out["kl_weight"] = float(learn.kl_weight)
-    if isinstance(getattr(learn.model, "teacher_forcing", None), (int, float)):
-        out["teacher_forcing"] = float(learn.model.teacher_forcing)
-    return out
-
-
-def _set_scalars(learn, d: dict[str, float]) -> None:
-    if "kl_weight" in d:
-        learn.kl_weight = d["kl_weight"]
-    if "teacher_forcing" in d:
-        learn.model.teacher_forcing = d["teacher_forcing"]
-
-
-def _history_state(learn, rows: list) -> dict[str, Any]:
-    from fastai.callback.progress import ProgressCallback
-    rec = learn.recorder
-    callbacks = {}
-    for cb in learn.cbs:
-        attrs = getattr(cb, "_stateattrs", ())
-        if isinstance(cb, (Recorder, ProgressCallback, CheckpointCallback)) or not attrs:
-            continue
-        try:
-            callbacks[type(cb).__name__] = {a: _plain(getattr(cb, a)) for a in attrs if hasattr(cb, a)}
-        except TypeError as e:
-            warnings.warn(f"checkpoint: the state of callback {type(cb).__name__} is not saved ({e})")
-    return {"values": _plain(rec.values), "losses": _plain(rec.losses), "lrs": _plain(rec.lrs),
-            "iters": _plain(rec.iters), "smooth_count": int(rec.smooth_loss.count),
-            "smooth_val": _plain(rec.smooth_loss.val), "rows": _plain(rows), "callbacks": callbacks}
-
-
-def _set_history(learn, h: dict[str, Any]) -> None:
-    from fastai.torch_core import TensorBase
-    rec = learn.recorder
-    rec.values = [list(v) for v in h["values"]]
-    rec.losses = [TensorBase(v) if isinstance(v, torch.Tensor) else v for v in h["losses"]]
-    rec.lrs, rec.iters = list(h["lrs"]), list(h["iters"])
-    rec.smooth_loss.count = h["smooth_count"]
-    rec.smooth_loss.val = TensorBase(h["smooth_val"])
-    for cb in learn.cbs:
-        for attr, value in h["callbacks"].get(type(cb).__name__, {}).items():
-            setattr(cb, attr, value)
-
-
-# -- the checkpoint folder ---------------------------------------------------------------------------
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -261,31 +104,6 @@ def _write_atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint file's content (tensors on the CPU), or one line saying why not."""
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e):
-            raise CheckpointError(f"{path}: refused: not a contextlm checkpoint (loading it would need pickle, "
-                                  "which can run arbitrary code)") from None
-        raise CheckpointError(f"{path}: damaged checkpoint (unreadable); delete it, or pass --overwrite to start "
-                              "over") from None
-    except Exception as e:  # torch raises many types for truncated files
-        text = str(e).strip()
-        raise CheckpointError(f"{path}: damaged checkpoint ({text.splitlines()[0][:200] if text else type(e).__name__}); "
-                              "delete it, or pass --overwrite to start over") from None
-    if not isinstance(state, dict) or "format" not in state or "kind" not in state:
-        raise CheckpointError(f"{path}: not a contextlm checkpoint")
-    if state["format"] > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {state['format']} is newer than this contextlm "
-                              f"({FORMAT_VERSION}); upgrade contextlm")
-    return state
 
 
 def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
@@ -464,10 +282,10 @@ class Checkpoints:
     def save(self, learn, position: dict[str, Any], start: dict[str, Any], now: dict[str, Any] | None,
              rows: list) -> None:
         payload = {"format": FORMAT_VERSION, "kind": self.kind, "identity": json.dumps(self.identity, sort_keys=True),
-                   "info": json.dumps(self.info, sort_keys=True, default=str), "position": _plain(position),
+                   "info": json.dumps(self.info, sort_keys=True, default=str), "position": plain(position),
                    "model": {k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
-                   "opt": _plain(learn.opt.state_dict()), "history": _history_state(learn, rows),
-                   "start": _plain(start), "now": _plain(now)}
+                   "opt": plain(learn.opt.state_dict()), "history": history_state(learn, rows),
+                   "start": plain(start), "now": plain(now)}
         summary = {"kind": self.kind, "position": position, "where": describe_position(position),
                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), **self.info}
         try:
@@ -479,121 +297,3 @@ class Checkpoints:
             raise CheckpointError(f"{self.folder}: cannot write the checkpoint ({e.strerror or e}); the last "
                                   "complete one is kept") from None
         self.saves += 1
-
-
-def _quiet(*args, **kwargs) -> None:
-    """The logger while fastai skips the epochs a checkpoint already holds."""
-
-
-class _SkipBatches:
-    """A training DataLoader that draws and drops its first `n` batches (no forward pass),
-    then calls `at_skip()` (which puts back the random state after the last saved batch)."""
-
-    def __init__(self, dl, n: int, at_skip):
-        self.dl, self.n, self.at_skip = dl, n, at_skip
-
-    def __len__(self) -> int:
-        return len(self.dl)
-
-    def __getattr__(self, name: str):
-        return getattr(self.dl, name)
-
-    def __iter__(self) -> Iterator:
-        it = iter(self.dl)
-        for _ in range(self.n):
-            next(it)
-        self.at_skip()
-        yield from it
-
-
-class CheckpointCallback(Callback):
-    """Saves a checkpoint at every epoch end (and every `save_every` training batches) and, for
-    a resumed run, restores what the weights alone do not hold. Runs after the Recorder (50),
-    `VAEHistory` and the progress bar (60), so what it saves includes their updates."""
-    order = 99
-
-    def __init__(self, plan: Checkpoints, state: dict[str, Any] | None = None):
-        self.plan, self.state = plan, state
-        pos = state["position"] if state else {"epoch": 0, "iter": 0}
-        self.start_epoch, self.skip = int(pos["epoch"]), int(pos.get("iter") or 0)
-        self._history_restored = self._train_restored = state is None
-        self._epoch_start: dict[str, Any] | None = None
-        self._offset = 0
-        self._rows: list = []
-
-    # -- resume -----------------------------------------------------------------------------------
-    def before_fit(self):
-        self._logger = self.learn.logger
-        if self.state is not None:
-            if self.state["position"].get("n_epoch") not in (None, self.n_epoch):
-                raise CheckpointError(f"{self.plan.folder}: the checkpoint is of a {self.state['position']['n_epoch']}-"
-                                      f"epoch run, this one has {self.n_epoch} epochs")
-            if self.start_epoch:
-                self.learn.logger = _quiet      # fastai's skipped epochs would log empty rows
-
-    def _restore_history(self, reprint: bool = True) -> None:
-        self._history_restored = True
-        h = self.state["history"]
-        _set_history(self.learn, h)
-        self._rows = [list(r) for r in h["rows"]]
-        if self.learn.logger is _quiet:
-            self.learn.logger = self._logger
-            if reprint:
-                for row in self._rows:
-                    self.learn.logger(row)
-
-    def before_epoch(self):
-        if not self._history_restored and self.epoch == self.start_epoch:
-            self._restore_history()
-
-    def before_train(self):
-        if not self._train_restored and self.epoch == self.start_epoch:
-            self._train_restored = True
-            pos = self.state["position"]
-            set_rng_state(self.learn, self.state["start"])
-            if self.skip:
-                if pos.get("n_iter") not in (None, len(self.learn.dl)):
-                    raise CheckpointError(f"{self.plan.folder}: the checkpoint's epochs have {pos['n_iter']} batches, "
-                                          f"this run's {len(self.learn.dl)}: not the same data")
-                self.learn.dl = _SkipBatches(self.learn.dl, self.skip, self._at_skip)
-                self._offset = self.skip
-            else:
-                self.learn.train_iter = pos["train_iter"]
-        self._epoch_start = rng_state(self.learn)
-
-    def _at_skip(self) -> None:
-        now, pos = self.state["now"], self.state["position"]
-        set_rng_state(self.learn, now["rng"], order=False)
-        _set_carried_states(self.learn.model, now["carried"])
-        _set_scalars(self.learn, now["scalars"])
-        self.learn.train_iter, self.learn.pct_train = pos["train_iter"], pos["pct_train"]
-
-    def before_batch(self):
-        if self.training and self._offset:
-            self.learn.iter += self._offset
-
-    def after_train(self):
-        self._offset = 0
-
-    def after_fit(self):
-        if not self._history_restored:   # the checkpoint held every epoch: only the history to put back
-            self._restore_history(reprint=False)
-            set_rng_state(self.learn, self.state["start"])
-
-    # -- save ---------------------------------------------------------------------------------------
-    def after_batch(self):
-        if (self.training and self.plan.save_every and self.train_iter % self.plan.save_every == 0
-                and self.iter + 1 < self.n_iter):
-            pos = dict(epoch=self.epoch, iter=self.iter + 1, n_iter=self.n_iter, n_epoch=self.n_epoch,
-                       train_iter=self.train_iter, pct_train=self.pct_train)
-            now = {"rng": rng_state(self.learn), "carried": _carried_states(self.learn.model),
-                   "scalars": _scalars(self.learn)}
-            self.plan.save(self.learn, pos, self._epoch_start, now, self._rows)
-
-    def after_epoch(self):
-        if self.epoch < self.start_epoch:  # skipped by fastai (start_epoch)
-            return
-        self._rows.append(_plain(list(self.recorder.log)))
-        pos = dict(epoch=self.epoch + 1, iter=0, n_iter=None, n_epoch=self.n_epoch, train_iter=self.train_iter,
-                   pct_train=(self.epoch + 1) / self.n_epoch)
-        self.plan.save(self.learn, pos, rng_state(self.learn), None, self._rows)

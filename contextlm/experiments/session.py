@@ -64,7 +64,8 @@ class TrainingRun:
         args = self.args
         if args.no_checkpoint and (args.resume or args.save_every or args.keep_checkpoint):
             raise ContextLMError("--no-checkpoint cannot go with --resume, --save-every or --keep-checkpoint")
-        from .checkpoints import CHECKPOINT_FILE, Checkpoints, checkpoint_folder
+        from .checkpoint_file import CHECKPOINT_FILE
+        from .checkpoints import Checkpoints, checkpoint_folder
         folder = checkpoint_folder(self.out, args.checkpoint_dir)
         if args.resume and not args.overwrite and (self.out / CONFIG_FILE).is_file():
             saved = self.out / "settings.json"
