@@ -316,3 +316,29 @@ def test_ctrl_c_mid_search_keeps_the_answers_so_far(api, creds, tmp_path, capsys
         assert s.counts()["searches"] == 10
     assert rerun_healthy(api, args) == 0
     assert api.calls["search"] == 20 and api.calls["audio-features"] == 1
+
+
+def test_a_server_that_never_answers_fails_within_the_stated_bound(creds, tmp_path, capsys):
+    """(--max-retries + 1) x --timeout + backoff: here 2 x 0.3 s, not the 66 s it took before."""
+    import socket
+    import threading
+    import time
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)                 # accepts connections (the kernel does) and never answers
+    stop = threading.Event()
+    threading.Timer(30, stop.set).start()
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    try:
+        inp = posts(tmp_path / "posts.csv", range(2))
+        start = time.monotonic()
+        rc = main(["fetch-features", str(inp), "--parse-title", "title", "--out", str(tmp_path / "o.csv"),
+                   "--store", str(tmp_path / "s.sqlite"), "--api-url", url + "v1/", "--token-url", url + "token",
+                   "--timeout", "0.3", "--max-retries", "1", "--backoff", "0", "--quiet"])
+        took = time.monotonic() - start
+    finally:
+        silent.close()
+        stop.set()
+    err = capsys.readouterr().err
+    assert rc == 2 and "2 times in a row; stopped" in err and err.count("\n") == 1
+    assert took < 5, took

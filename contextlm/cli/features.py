@@ -58,7 +58,8 @@ def run_fetch(args) -> int:
     if not args.offline:
         source = SpotifySource(credentials_file=args.credentials, api_url=args.api_url, token_url=args.token_url,
                                retry=RetryPolicy(max_retries=args.max_retries, backoff=args.backoff,
-                                                 max_rate_waits=args.max_rate_waits, max_wait=args.max_wait))
+                                                 max_rate_waits=args.max_rate_waits, max_wait=args.max_wait),
+                               timeout=args.timeout)
     store_path = Path(args.store) if args.store else default_store()
     print(f"feature store: {store_path}")
     with FeatureStore(store_path, read_only=args.offline) as store:
@@ -146,6 +147,10 @@ def register(sub, groups) -> None:
                           "client_id/client_secret); default: those environment variables")
     api.add_argument("--max-retries", type=number(int, min=0, max=100), default=4, help="retries of a 5xx/network failure (default 4)")
     api.add_argument("--backoff", type=number(float, min=0, max=600), default=1.0, help="first retry wait in s, doubled each time (default 1)")
+    api.add_argument("--timeout", type=number(float, gt=0, max=300), default=10.0,
+                     help="seconds one request may take before it counts as a network failure (default 10). "
+                          "A server that accepts but never answers fails after (--max-retries + 1) x --timeout "
+                          "plus the backoff waits: 65 s with the defaults, at most that per request")
     api.add_argument("--max-rate-waits", type=number(int, min=0, max=1000), default=5, help="429 answers to wait out per request (default 5)")
     api.add_argument("--max-wait", type=number(float, min=0, max=3600), default=120.0,
                      help="stop instead of waiting when a 429 asks for more seconds than this (default 120)")
