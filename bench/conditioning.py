@@ -430,9 +430,12 @@ def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
            f"conditional model finds plausible (probability >= {args.min_p:g} x its top token's); every W, W = 1 included, samples with that min-p filter, so the rows differ by the guidance only.\n")
     scored = {}
     # the guided model first (the verdict reads it); guidance needs the null context it learnt
-    for title, folder, guidances in ((f"{control}, context dropout {args.context_dropout:g}", cd_row["folder"], GUIDANCE),
-                                     (f"{control}, no context dropout", best["folder"], (1.0,))):
-        generate, logprob, _ = model_callables(folder, twin, min_p=args.min_p or None)
+    runs = ((f"{control}, context dropout {args.context_dropout:g}", cd_row["folder"], GUIDANCE, args.min_p or None),
+            (f"{control}, no context dropout", best["folder"], (1.0,), args.min_p or None),
+            (f"{control}, context dropout {args.context_dropout:g}, plain sampling (no min-p)", cd_row["folder"],
+             (1.0,), None))
+    for title, folder, guidances, min_p in runs:
+        generate, logprob, _ = model_callables(folder, twin, min_p=min_p)
         scored[title] = score_model(generate, logprob, setup, args.n, guidances, seed=args.seed, label=LABEL)
         md += "\n" + model_markdown(title, scored[title], c)
     md += "\n" + verdict_markdown(rows, best, cd_row, scored, c, args)
@@ -443,21 +446,30 @@ def verdict_markdown(rows, best, cd_row, scored, c, args) -> str:
     """The issue's targets against what was measured."""
     ppl = {r["name"]: r["test_ppl"] for r in rows}
     none = ppl["none"]
-    w1 = next(iter(scored.values()))[0]
-    guided = next(iter(scored.values()))
+    guided = next(iter(scored.values()))  # the context-dropout model at every W, min-p sampling
+    w1 = guided[0]
     lines = [f"- all 11 + genre ({best['name']}): test ppl / none **{best['test_ppl'] / none:.3f}** (target <= 0.90); "
              f"with context dropout {args.context_dropout:g}: {cd_row['test_ppl'] / none:.3f}"]
     if "energy (input)" in ppl:
         lines.append(f"- energy only: **{ppl['energy (input)'] / none:.3f}** (target <= 0.98)")
     for f in CONTROL_FEATURES:
         ceiling = c["heldout_auc"][f]
-        best_w = max(guided, key=lambda r: r["auc"][f] or 0)
-        lines.append(f"- {f}: AUC at W=1 {w1['auc'][f]:.3f} = {w1['auc'][f] / ceiling:.2f} x the ceiling "
-                     f"{ceiling:.3f} (target >= 0.9 x); best W {best_w['guidance']:g}: {best_w['auc'][f]:.3f} "
-                     f"(fluency {best_w['fluency_ppl'] / w1['fluency_ppl'] - 1:+.0%}, copies {best_w['copy_rate']:.1%})")
-    acc = max(r["genre_accuracy"] for r in guided)
-    lines.append(f"- genre accuracy on genre-conditioned samples: W=1 {w1['genre_accuracy']:.3f}, best {acc:.3f} "
-                 f"(target >= the real titles' {c['heldout_accuracy']:.3f} under the same judge)")
+        lines.append(f"- {f}: AUC at W=1 {w1['auc'][f]:.3f} = {w1['auc'][f] / ceiling:.2f} x the ceiling {ceiling:.3f} "
+                     f"(target >= 0.9 x)")
+    ok = [r for r in guided if r["fluency_ppl"] <= 1.25 * w1["fluency_ppl"] and r["copy_rate"] <= 0.10
+          and all(r["auc"][f] >= c["heldout_auc"][f] for f in CONTROL_FEATURES)]
+    lines.append("- AUC >= the ceiling for all three with fluency up <= 25% and copies <= 10%: "
+                 + ("**W = " + ", ".join(f"{r['guidance']:g}" for r in ok) + "**" if ok else "**no W <= 3**"))
+    plain = scored[next(k for k in scored if "plain sampling" in k)][0]
+    lines.append("- plain sampling (temperature 1, no min-p) at W=1: AUC "
+                 + ", ".join(f"{f} {plain['auc'][f]:.3f} ({plain['auc'][f] / c['heldout_auc'][f]:.2f} x)"
+                             for f in CONTROL_FEATURES)
+                 + f"; fluency {plain['fluency_ppl']:.1f}, copies {plain['copy_rate']:.1%}")
+    first = next((r for r in guided if r["genre_accuracy"] >= 0.41), None)
+    lines.append(f"- genre accuracy on genre-conditioned samples: W=1 {w1['genre_accuracy']:.3f}"
+                 + (f", W={first['guidance']:g} {first['genre_accuracy']:.3f}" if first and first is not w1 else "")
+                 + f" (target >= 0.41, DESIGN.md's real titles; this judge reads {c['heldout_accuracy']:.3f} on the "
+                 f"real test titles)")
     return "### Against the targets\n\n" + "\n".join(lines) + "\n"
 
 
