@@ -31,6 +31,7 @@ setup(
         "rapidfuzz",
         "ftfy",
         "lemminflect",
+        "optuna>=4.0",  # contextlm sweep (resumable SQLite studies, pruning)
     ],
     extras_require={"test": ["pytest", "nbformat", "nbclient", "ipykernel"]},
     entry_points={"console_scripts": ["contextlm=contextlm.cli:main"]},
