@@ -65,6 +65,8 @@ def test_sample_interpolate_reconstruct(trained, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, msg", [
     (["sample", "--model", "{m}", "--feature", "tempo=1"], "unknown feature 'tempo'"),
+    (["sample", "--model", "{m}", "--feature", "energy=nan"], "energy=nan: not a number a feature can take"),
+    (["sample", "--model", "{m}", "--feature", "energy=2"], "energy=2 is impossible: energy lies in [0, 1]"),
     (["sample", "--model", "{tmp}/nowhere"], "no such model folder"),
     (["reconstruct", "--model", "{m}"], "no sentences"),
     (["train", "vae", "--out", "{tmp}/x"], "exactly one of --data FILE or --ptb DIR"),
