@@ -132,6 +132,9 @@ def parse_param(text: str, kind: str) -> Param:
     if not sep or not name or not spec:
         raise ContextLMError(f"{where}: {SYNTAX}")
     known = sweepable(kind)
+    lists = {f.name for cls, _ in sweep_classes(kind) for f in fields(cls) if f.metadata.get("cli")} - set(known)
+    if name in lists:
+        raise ContextLMError(f"{where}: {name} is a list setting and cannot be swept; give it as a flag")
     if name not in known:
         raise ContextLMError(f"{where}: unknown {kind} setting {name!r}; known: {', '.join(sorted(known))}")
     cls, f, nested = known[name]
