@@ -10,4 +10,8 @@
   data hashes, history, final metrics); `registry_lookup` reads it back (list, find) and
   `registry_reports` shows it (`contextlm runs list|compare`: tables, loss/KL plot).
 - `session`: the glue the `train` commands share (flags, checks before any work).
+- `sweep`: Optuna sweeps (`contextlm sweep lm|vae|show`): `--param` parsed against the
+  settings' fields and bounds, a resumable study in SQLite, `--jobs` spawned workers, the
+  best trial's model folder; `pruning`: the fastai callback that reports each epoch to the
+  trial and stops a pruned fit.
 """
