@@ -19,6 +19,6 @@ case "${DATASET:-synthetic}" in
 esac
 "$BIN/contextlm" train lm --data "$DATA" --out "$DEMO_DIR/lm" --compare --overwrite "${ARGS[@]}"  # the demo replaces its own run
 for e in 0.1 0.9; do
-  "$BIN/contextlm" generate --model "$DEMO_DIR/lm" --energy "$e" -n 8 --seed 0 --top-p 0.95 \
+  "$BIN/contextlm" generate --model "$DEMO_DIR/lm" --energy "$e" -n 8 --seed 0 --top-p 0.95 --overwrite \
     --out "$DEMO_DIR/samples_energy_$e.txt"
 done
