@@ -347,6 +347,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-from", type=Path, help="folder holding the original file (default: download, songs only)")
     p.add_argument("--n", type=int, default=500, help="samples per level and per genre (model part)")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), help="perplexity rows to train")
+    p.add_argument("--sample-len", type=int, default=30, help="tokens per sample at most (titles: 30)")
     p.add_argument("--context-dropout", type=float, default=0.2,
                    help="context dropout of the control model (the best all + genre entry point, retrained)")
     p.add_argument("--jobs", type=int, default=2, help="models trained side by side (one thread each)")
@@ -435,7 +436,7 @@ def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
             (f"{control}, context dropout {args.context_dropout:g}, plain sampling (no min-p)", cd_row["folder"],
              (1.0,), None))
     for title, folder, guidances, min_p in runs:
-        generate, logprob, _ = model_callables(folder, twin, min_p=min_p)
+        generate, logprob, _ = model_callables(folder, twin, max_len=args.sample_len, min_p=min_p)
         scored[title] = score_model(generate, logprob, setup, args.n, guidances, seed=args.seed, label=LABEL)
         md += "\n" + model_markdown(title, scored[title], c)
     md += "\n" + verdict_markdown(rows, best, cd_row, scored, c, args)
