@@ -135,6 +135,10 @@ def _sweep(args, kind: str, base) -> int:
                      direction=args.direction or "", pruner=args.pruner, prune_startup=args.prune_startup,
                      prune_warmup=args.prune_warmup, sampler_seed=args.sampler_seed, best_out=args.best_out,
                      runs_dir=args.runs_dir, command=command)
+    from ..experiments.sweep import BEST_FILE
+    if Path(plan.best_out).exists() and not (Path(plan.best_out) / BEST_FILE).is_file():
+        raise ContextLMError(f"--best-out {plan.best_out} exists and is not a sweep's best folder (no {BEST_FILE}); "
+                             f"choose another --best-out")
     res = run_sweep(plan)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(res["counts"].items()))
     print(f"\n{plan.study}: {counts or 'no trials'}")
