@@ -13,7 +13,7 @@ DEMO_DIR  ?= runs/demo
 
 # Benchmarks read the public datasets from a folder (never copied into the repo).
 SHARED ?= ../shared/data
-BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense
+BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense bench-conditioning bench-experiments
 
 .PHONY: install demo test bench $(BENCHES) clean
 
@@ -42,6 +42,12 @@ bench-vae: $(STAMP)
 	$(PY) bench/vae_ptb.py --data $(SHARED)/ptb
 bench-tense: $(STAMP)
 	$(PY) bench/tense.py --data-dir $(SHARED)/verb_tense --jobs 2
+bench-conditioning: $(STAMP)
+	$(PY) bench/conditioning.py --corpus songs --data-from $(SHARED)/spotify_songs --ceiling-only
+	$(PY) bench/conditioning.py --corpus songs --data-from $(SHARED)/spotify_songs
+	$(PY) bench/conditioning.py --corpus lyrics --data-from $(SHARED)/spotify_lyrics --ceiling-only
+bench-experiments: $(STAMP)
+	$(PY) bench/experiments.py --data-from $(SHARED)/spotify_songs
 
 clean:
 	rm -rf $(VENV) runs
