@@ -59,7 +59,7 @@ def checkpoint_cost(corpus, s, workdir: Path, save_every: int, repeats: int) -> 
 
 def sweep(args: argparse.Namespace, corpus_path: str, workdir: Path) -> dict:
     from contextlm.cli import main
-    from contextlm.experiments.sweep import load_sweep_study
+    from contextlm.experiments.sweep_study import load_sweep_study
     study = workdir / "titles.sqlite"
     argv = ["sweep", "lm", "--data", corpus_path, "--features", "energy", "--split-col", "split",
             "--emb-sz", str(args.emb_sz), "--n-hid", str(args.n_hid), "--n-layers", "2", "--bs", "64", "--bptt", "40",

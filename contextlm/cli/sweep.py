@@ -1,4 +1,4 @@
-"""`contextlm sweep lm|vae` (Optuna hyperparameter sweeps, contextlm/experiments/sweep.py) and
+"""`contextlm sweep lm|vae` (Optuna hyperparameter sweeps, contextlm/experiments/sweep*.py) and
 `contextlm sweep show` (the trials table and the plots). Optuna, torch and fastai load only
 inside the command functions."""
 from __future__ import annotations
@@ -71,7 +71,7 @@ def register(sub, groups) -> None:
 
 
 def _sweep_arguments(p, kind: str) -> None:
-    from ..experiments.sweep import DEFAULT_METRIC, METRICS
+    from ..experiments.sweep_params import DEFAULT_METRIC, METRICS
     g = p.add_argument_group("the sweep")
     g.add_argument("--study", type=Path, required=True, metavar="FILE",
                    help="the study's SQLite file (created, or resumed when it exists: --trials counts its finished "
@@ -120,7 +120,9 @@ def _sweep_vae(args) -> int:
 
 def _sweep(args, kind: str, base) -> int:
     from ..errors import ContextLMError
-    from ..experiments.sweep import SweepPlan, parse_params, run_sweep, study_path, trial_settings
+    from ..experiments.sweep import SweepPlan, run_sweep
+    from ..experiments.sweep_params import parse_params, trial_settings
+    from ..experiments.sweep_study import study_path
     params = parse_params(args.param, kind)          # before anything heavy loads
     study = study_path(args.study)
     data = getattr(args, "data", None)
@@ -135,7 +137,7 @@ def _sweep(args, kind: str, base) -> int:
                      direction=args.direction or "", pruner=args.pruner, prune_startup=args.prune_startup,
                      prune_warmup=args.prune_warmup, sampler_seed=args.sampler_seed, best_out=args.best_out,
                      runs_dir=args.runs_dir, command=command)
-    from ..experiments.sweep import BEST_FILE
+    from ..experiments.sweep_study import BEST_FILE
     if Path(plan.best_out).exists() and not (Path(plan.best_out) / BEST_FILE).is_file():
         raise ContextLMError(f"--best-out {plan.best_out} exists and is not a sweep's best folder (no {BEST_FILE}); "
                              f"choose another --best-out")
@@ -155,7 +157,8 @@ def _sweep(args, kind: str, base) -> int:
 
 
 def _show(args) -> int:
-    from ..experiments.sweep import load_sweep_study, plot_study, trials_table
+    from ..experiments.sweep_report import plot_study, trials_table
+    from ..experiments.sweep_study import load_sweep_study
     study = load_sweep_study(args.study, args.name)
     if not study.trials:
         print(f"{args.study}: study {study.study_name!r} has no trials yet")
