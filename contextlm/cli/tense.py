@@ -86,8 +86,8 @@ def _train_run(args, s, train_file, test_file, run) -> int:
     with run.training():
         learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout, checkpoint=run.checkpoint)
         scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=s.seed)
-        save_tense_run(learn, args.out, s, train_file, args.overwrite)
         history = learn.history()
+        save_tense_run(learn, args.out, s, train_file, args.overwrite, history)
         last = split_history_metrics({k: float(v) for k, v in history.iloc[-1].items()} if len(history) else {})
         run.done(history, {**scores, **last}, ("bleu4", scores["bleu4"]) if "bleu4" in scores else None)
     print("  ".join(f"{k} {v:.4g}" for k, v in scores.items()))
@@ -98,15 +98,16 @@ def _train_run(args, s, train_file, test_file, run) -> int:
     return 0
 
 
-def save_tense_run(learn, out, s, train_file, overwrite: bool) -> None:
-    """The model folder with its settings and per-epoch history, written atomically."""
+def save_tense_run(learn, out, s, train_file, overwrite: bool, history) -> None:
+    """The model folder with its settings and per-epoch `history`, written atomically."""
     import json
     from ..modelio import model_folder_writer, write_model_files
-    extra = {"train": s.to_dict(), "train_file": str(Path(train_file).resolve())}
+    settings = s.to_dict()
+    extra = {"train": settings, "train_file": str(Path(train_file).resolve())}
     with model_folder_writer(out, overwrite=overwrite) as tmp:
         write_model_files(tmp, learn.model_kind, learn.model, learn.model_config(extra))
-        (tmp / "settings.json").write_text(json.dumps(s.to_dict(), indent=2), encoding="utf-8")
-        learn.history().to_csv(tmp / "history.csv", index=False)
+        (tmp / "settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        history.to_csv(tmp / "history.csv", index=False)
 
 
 def _convert(args: argparse.Namespace) -> int:
