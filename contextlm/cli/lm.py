@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..settings import number
 from ._common import (add_command, add_output_arguments, add_sampling_arguments, check_output, parse_assignments,
-                      write_atomic, write_lines, wrote)
+                      write_lines, write_table_atomic, wrote)
 
 
 def register(sub, groups) -> None:
@@ -175,9 +175,9 @@ def _generate(args) -> int:
         if args.out.suffix.lower() == ".csv":
             import pandas as pd
             df = pd.DataFrame({"text": texts})
-            for k, v in zip(lm.feature_names, lm.feature_vector(features)):
+            for k, v in zip(lm.feature_names, lm.condition.feature_vector(features, warn=False)):  # warned above
                 df[k] = features.get(k, float(v))  # the value asked for, not its float32 copy
-            write_atomic(args.out, lambda tmp: df.to_csv(tmp, index=False))
+            write_table_atomic(df, args.out)
         else:
             write_lines(args.out, texts)
         wrote(args.out, "samples")
