@@ -60,18 +60,6 @@ def _lock_file(path: Path) -> Path:
     return path.parent / f".{path.name}.lock"
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt" or pid == os.getpid():   # no cheap probe on Windows: never take a lock over there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:                     # alive, owned by someone else
-        return True
-    return True
-
-
 @contextmanager
 def _serialised(folder: Path) -> Iterator[None]:
     """Hold an flock on `folder` while taking a lock, so a stale lock is taken over by one process only."""
@@ -103,7 +91,8 @@ def _take_lock(path: Path, shown: Path) -> Path:
             if not text.isdigit():
                 raise ModelFolderError(f"{shown}: locked by {lock} (no pid in it); delete that file if no run "
                                        "is writing this folder") from None
-            if _pid_alive(int(text)):
+            from .experiments.registry_lookup import pid_alive   # torch-free, shared with the run registry
+            if pid_alive(int(text)):
                 raise ModelFolderError(f"{shown}: another run (pid {text}) is writing this model folder; "
                                        "wait for it or choose another --out") from None
             lock.unlink()                       # its writer died: take it over

@@ -56,6 +56,7 @@ from .checkpoint_callback import CheckpointCallback
 from .checkpoint_file import (CHECKPOINT_FILE, FORMAT_VERSION, LOCK_FILE, OURS, SETTINGS_FILE, SUMMARY_FILE,
                               CheckpointError, plain, read_checkpoint)
 from .learner_state import history_state
+from .registry_lookup import pid_alive
 
 
 def checkpoint_folder(out: str | Path, checkpoint_dir: str | Path | None = None) -> Path:
@@ -79,18 +80,6 @@ def _to_device(x: Any, device) -> Any:
 def _canonical(d: Any) -> Any:
     """JSON round trip: tuples become lists, so saved and current identities compare equal."""
     return json.loads(json.dumps(d, sort_keys=True, default=str))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -214,7 +203,7 @@ class Checkpoints:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 text = lock.read_text(errors="replace").strip() if lock.is_file() else ""
-                if text.isdigit() and _pid_alive(int(text)):
+                if text.isdigit() and pid_alive(int(text)):
                     raise CheckpointError(f"{self.folder}: another run (pid {text}) is training into this checkpoint "
                                           "folder; wait for it or choose another --out") from None
                 lock.unlink(missing_ok=True)           # its run died (kill -9): take it over

@@ -24,7 +24,6 @@ comparison plot of `contextlm runs list|compare` are `registry_reports`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -34,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+
+from ..data.fetch import sha256
 
 ENV = "CONTEXTLM_RUNS"
 DEFAULT_DIR = "runs"
@@ -48,15 +49,6 @@ def runs_dir(given: str | Path | None = None) -> Path:
     return Path(given) if given else Path(os.environ.get(ENV) or DEFAULT_DIR)
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The sha256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_record(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Path, size and sha256 of each data file (a folder: each file in it, sorted)."""
     out = []
@@ -64,7 +56,7 @@ def data_record(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         p = Path(p)
         files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
         for f in files:
-            out.append({"path": str(f.resolve()), "bytes": f.stat().st_size, "sha256": sha256_file(f)})
+            out.append({"path": str(f.resolve()), "bytes": f.stat().st_size, "sha256": sha256(f)})
     return out
 
 

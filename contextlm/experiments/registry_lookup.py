@@ -13,12 +13,15 @@ from ..errors import ContextLMError
 from .registry import HISTORY_FILE, RUN_FILE, runs_dir
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` (on this host) still runs. On Windows `os.kill` would end it: always True there."""
+    if os.name == "nt" or pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
+    except OSError:                             # e.g. alive, owned by someone else
         return True
     return True
 
@@ -27,7 +30,7 @@ def status_of(info: dict[str, Any]) -> str:
     """The recorded status; a `running` run whose process is gone (same host) is `stopped`."""
     status = info.get("status") or "?"
     if status == "running" and info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        if not _pid_alive(info["pid"]):
+        if not pid_alive(info["pid"]):
             return "stopped"
     return status
 

@@ -39,10 +39,6 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
                    help="run registry: one folder per run (default: $CONTEXTLM_RUNS, else runs/)")
 
 
-def _canonical(d: Any) -> Any:
-    return json.loads(json.dumps(d, sort_keys=True, default=str))
-
-
 class TrainingRun:
     """One model folder a `train` command writes: its checkpoint plan and registry entry.
 
@@ -65,7 +61,7 @@ class TrainingRun:
         if args.no_checkpoint and (args.resume or args.save_every or args.keep_checkpoint):
             raise ContextLMError("--no-checkpoint cannot go with --resume, --save-every or --keep-checkpoint")
         from .checkpoint_file import CHECKPOINT_FILE
-        from .checkpoints import Checkpoints, checkpoint_folder
+        from .checkpoints import Checkpoints, _canonical, checkpoint_folder
         folder = checkpoint_folder(self.out, args.checkpoint_dir)
         if args.resume and not args.overwrite and (self.out / CONFIG_FILE).is_file():
             saved = self.out / "settings.json"
