@@ -50,12 +50,12 @@ Generate = Callable[[int, dict, dict, float, int], list]
 LogProb = Callable[[Sequence[str]], tuple]
 
 
-def load_corpus_frame(corpus: str, data_from: Path | None, cache: Path) -> pd.DataFrame:
-    """The product's own corpus file (`contextlm data get`), so splits match training."""
+def load_corpus_frame(corpus: str, data_from: Path | None, cache: Path) -> tuple[pd.DataFrame, Path]:
+    """The product's own corpus file (`contextlm data get`), so splits match training, and its path."""
     from contextlm.data.datasets import get_dataset
     path = get_dataset(CORPORA[corpus][0], data_from, cache, progress=False)
     df = pd.read_csv(path, keep_default_na=False)
-    return df[df["text"].astype(str).str.strip() != ""].reset_index(drop=True)
+    return df[df["text"].astype(str).str.strip() != ""].reset_index(drop=True), path
 
 
 # -- 1. the ceiling -------------------------------------------------------------------
@@ -379,12 +379,12 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     if args.quick:
         args.variants, args.n, args.epochs, args.emb_sz, args.n_hid = ["energy (input)", "all 11 + genre (input)"], 40, 1, 32, 64
-    df = load_corpus_frame(args.corpus, args.data_from, args.workdir / "datasets")
+    df, path = load_corpus_frame(args.corpus, args.data_from, args.workdir / "datasets")
     if args.ceiling_only:
         c = ceilings(df, seed=args.seed, anchor=args.corpus == "songs")
         md, section = ceiling_markdown(c, args.corpus, args.seed, anchor=args.corpus == "songs"), "conditioning"
     else:  # the models' section; the ceiling table stays in its own section (it takes long to compute)
-        md, section = models_markdown(df, heldout_ceilings(df), args), "conditioning-models"
+        md, section = models_markdown(df, path, heldout_ceilings(df), args), "conditioning-models"
     md += f"\nWall time of the whole run: {(time.perf_counter() - start) / 60:.1f} min.\n"
     print(md)
     if not args.no_write and not args.quick:
@@ -407,11 +407,10 @@ def heldout_ceilings(df: pd.DataFrame, features: Sequence[str] = CONTROL_FEATURE
     return out
 
 
-def models_markdown(df: pd.DataFrame, c: dict, args: argparse.Namespace) -> str:
-    """Train the perplexity rows, retrain the best all + genre model with context dropout, and
-    score its samples (and the energy-only model's) with the judge at each guidance W."""
-    from contextlm.data.datasets import get_dataset
-    path = get_dataset(CORPORA[args.corpus][0], args.data_from, args.workdir / "datasets", progress=False)
+def models_markdown(df: pd.DataFrame, path: Path, c: dict, args: argparse.Namespace) -> str:
+    """Train the perplexity rows (corpus file `path`, table `df`), retrain the best all + genre model
+    with context dropout, and score its samples with the judge at each guidance W (and, at W = 1, the
+    model without context dropout and plain sampling without min-p)."""
     out = args.workdir / args.corpus
     names = ["none", *[v for v in args.variants if v != "none"]]
     jobs = [(n, path, out / _slug(n), settings_for(n, args), args.reuse) for n in names]
