@@ -9,6 +9,17 @@ if TYPE_CHECKING:
     from .experiments.checkpoints import Checkpoints
 
 
+def history_frame(recorder):
+    """The Recorder's per-epoch values as a table (epoch, train_loss, valid_loss, metrics...):
+    the `history.csv` of every trainer."""
+    import pandas as pd
+    names = list(recorder.metric_names[1:-1])  # no 'epoch', no 'time'
+    rows = [[None if x is None else float(x) for x in v] for v in recorder.values]
+    df = pd.DataFrame(rows, columns=names)
+    df.insert(0, "epoch", range(len(df)))
+    return df
+
+
 def fit_one_cycle(learn, epochs: int, lr: float, progress: bool = True, checkpoint: "Checkpoints | None" = None) -> None:
     """`learn.fit_one_cycle(epochs, lr)`; `progress=False` hides the bars and the per-epoch table.
 

@@ -94,7 +94,8 @@ def _train(args) -> int:
 
 
 def _train_runs(args, s, runs, plan) -> int:
-    from ..lm.train import history_frame, load_lm_corpus, lm_dls, save_lm_run, train_lm
+    from ..lm.train import load_lm_corpus, lm_dls, save_lm_run, train_lm
+    from ..training import history_frame
     results = {}
     for run, (name, _, out) in zip(runs, plan):
         if run.finished:

@@ -207,7 +207,8 @@ class Objective:
         return value
 
     def _lm(self, s, cb):
-        from ..lm.train import history_frame, load_lm_corpus, train_lm
+        from ..lm.train import load_lm_corpus, train_lm
+        from ..training import history_frame
         corpus = load_lm_corpus(self.cfg["data"], s, verbose=False)
         run = train_lm(corpus, s, cbs=[cb], progress=False, log=lambda m: None)
         metric = self.cfg["metric"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..data.corpus import Corpus
-from ..training import fit_one_cycle
+from ..training import fit_one_cycle, history_frame
 from .settings import LMSettings
 
 
@@ -79,15 +79,6 @@ def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None,
         run.metrics[split] = evaluate_perplexity(lm, df["text"], corpus.features(split), s.bs, s.bptt,
                                                  labels=df if lm.label_names else None)
     return run
-
-
-def history_frame(recorder):
-    """The Recorder's per-epoch values as a table (epoch, train_loss, valid_loss, metrics)."""
-    import pandas as pd
-    names = list(recorder.metric_names[1:-1])  # no 'epoch', no 'time'
-    df = pd.DataFrame([list(map(float, v)) for v in recorder.values], columns=names)
-    df.insert(0, "epoch", range(len(df)))
-    return df
 
 
 def save_lm_run(run: LMRun, out: str | Path, overwrite: bool = False, title: str | None = None) -> Path:

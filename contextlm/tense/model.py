@@ -34,7 +34,7 @@ from ..conditioning import Condition
 from ..data.tokens import CHAR_SPECIALS, Vocab
 from ..vae.data import SentenceDL, pad_batch
 from ..errors import ContextLMError
-from ..training import fit_one_cycle
+from ..training import fit_one_cycle, history_frame
 from ..vae.config import VAEConfig
 from ..vae.model import SentenceVAE
 from ..vae.learner import VAELearner, read_vae_folder
@@ -194,11 +194,7 @@ class TenseLearner(VAELearner):
 
     def history(self) -> "pd.DataFrame":
         """The Recorder's per-epoch values (losses, VAE terms, BLEU-4, Gaussian score) as a table."""
-        import pandas as pd
-        names = list(self.recorder.metric_names[1:-1])  # no 'epoch', no 'time'
-        df = pd.DataFrame([list(v) for v in self.recorder.values], columns=names)
-        df.insert(0, "epoch", range(len(df)))
-        return df
+        return history_frame(self.recorder)
 
     model_kind = MODEL_KIND
 
