@@ -56,18 +56,40 @@ def flag(name: str) -> str:
 
 
 def _kind(f) -> tuple[str, bool]:
-    """('int'|'float'|'str'|'bool'|'list'|'dict'|'any', optional) from the field's annotation."""
+    """('int'|'float'|'str'|'bool'|'ints'|'list'|'dict'|'any', optional) from the field's annotation
+    ('ints': a list of whole numbers, each within the field's bounds; 'list': a list of names)."""
     t = str(f.type).replace(" ", "")
     optional = "|None" in t or "None|" in t or t.startswith("Optional[")
     t = t.replace("|None", "").replace("None|", "")
     for kind in ("bool", "int", "float", "str"):
         if t == kind:
             return kind, optional
+    if t in ("list[int]", "tuple[int,...]"):
+        return "ints", optional
     if t.startswith(("list", "tuple")):
         return "list", optional
     if t.startswith("dict"):
         return "dict", optional
     return "any", optional
+
+
+def _checked_number(err: type, where: str, m, kind: str, value: Any) -> float | int:
+    """`value` as a number of `kind` within the bounds in `m`, else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise err(f"{where}: must be a number")
+    if not math.isfinite(value):
+        raise err(f"{where}: must be a finite number")
+    if kind == "int":
+        if value != int(value):
+            raise err(f"{where}: must be a whole number")
+        value = int(value)
+    if m.get("min") is not None and value < m["min"]:
+        raise err(f"{where}: must be >= {_fmt(m['min'])}")
+    if m.get("gt") is not None and value <= m["gt"]:
+        raise err(f"{where}: must be > {_fmt(m['gt'])}")
+    if m.get("max") is not None and value > m["max"]:
+        raise err(f"{where}: must be <= {_fmt(m['max'])}")
+    return value
 
 
 def check_field(cls: type, f, value: Any) -> Any:
@@ -83,21 +105,12 @@ def check_field(cls: type, f, value: Any) -> Any:
         raise err(f"{where}: a value is required")
     if kind == "bool" and not isinstance(value, bool):
         raise err(f"{where}: must be true or false")
+    if kind == "ints":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise err(f"{where}: must be a non-empty list of whole numbers")
+        return [_checked_number(err, where, m, "int", v) for v in value]
     if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise err(f"{where}: must be a number")
-        if not math.isfinite(value):
-            raise err(f"{where}: must be a finite number")
-        if kind == "int":
-            if value != int(value):
-                raise err(f"{where}: must be a whole number")
-            value = int(value)
-        if m.get("min") is not None and value < m["min"]:
-            raise err(f"{where}: must be >= {_fmt(m['min'])}")
-        if m.get("gt") is not None and value <= m["gt"]:
-            raise err(f"{where}: must be > {_fmt(m['gt'])}")
-        if m.get("max") is not None and value > m["max"]:
-            raise err(f"{where}: must be <= {_fmt(m['max'])}")
+        value = _checked_number(err, where, m, kind, value)
     if kind == "str" and not isinstance(value, str):
         raise err(f"{where}: must be a string")
     if kind == "list":
@@ -164,7 +177,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: Ite
         kind, _ = _kind(f)
         default = defaults.get(f.name, f.default if f.default is not MISSING else
                                (f.default_factory() if f.default_factory is not MISSING else None))
-        shown = " ".join(default) if isinstance(default, list) else default
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
         help_ = f"{m.get('help', '')} (default: {shown if shown not in ('', None) else 'none'})".strip()
         kw: dict[str, Any] = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
         if kind == "bool":
@@ -172,6 +185,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: Ite
             continue
         if kind == "list":
             kw.update(nargs="*", metavar="NAME")
+        elif kind == "ints":
+            kw.update(nargs="+", type=number(int, m.get("min"), m.get("max"), m.get("gt")), metavar="N")
         elif kind in ("int", "float"):
             kw.update(type=number(int if kind == "int" else float, m.get("min"), m.get("max"), m.get("gt")),
                       metavar="N" if kind == "int" else "X")

@@ -89,7 +89,7 @@ def test_forward_decodes_the_target_word(lines, pairs):
     assert type(model) is SentenceVAE and model.config.n_labels == len(TENSES) and model.config.latent_sz == 8
     src, src_len, src_t, tgt, tgt_t, targets = dls.valid.one_batch()
     model.eval()
-    logits, mu, logvar = model(src, src_len, src_t, tgt, tgt_t)
+    logits, mu, logvar, _, _ = model(src, src_len, src_t, tgt, tgt_t)
     assert logits.shape == (*targets.shape, len(dls.vocab)) and mu.shape == (len(src), 8)
     # without a target word it is the sentence VAE's own forward (z is sampled: same seed, same draw)
     torch.manual_seed(1)

@@ -74,16 +74,17 @@ def test_free_bits_floor_per_dimension():
     mu = torch.tensor([[0.1, 2.0], [0.1, 2.0]], requires_grad=True)
     logvar = torch.zeros(2, 2, requires_grad=True)
     recon = sequence_nll(logits, targets, pad_id=1).mean()
-    loss, terms = vae_loss((logits, mu, logvar), targets, pad_id=1, free_bits=0.5)
+    pred = (logits, mu, logvar, kl_divergence(mu, logvar), logits.new_zeros(2, 0))
+    loss, terms = vae_loss(pred, targets, pad_id=1, free_bits=0.5)
     # dim 0: KL 0.005 < 0.5 -> costs 0.5; dim 1: KL 2.0 > 0.5 -> costs 2.0
     assert float(loss) == pytest.approx(float(recon) + 0.5 + 2.0, rel=1e-5)
     assert terms["kl"] == pytest.approx(2 * (0.005 + 2.0), rel=1e-5) and terms["n_sent"] == 2  # unweighted sums
     loss.backward()
     assert torch.all(mu.grad[:, 0] == 0) and torch.all(mu.grad[:, 1] != 0)
-    plain = vae_loss((logits, mu, logvar), targets, pad_id=1)[0]
+    plain = vae_loss(pred, targets, pad_id=1)[0]
     assert float(plain) == pytest.approx(float(recon) + 0.005 + 2.0, rel=1e-5)
     with pytest.raises(VAEConfigError, match="free_bits"):
-        vae_loss((logits, mu, logvar), targets, pad_id=1, free_bits=-1)
+        vae_loss(pred, targets, pad_id=1, free_bits=-1)
 
 
 def test_iw_nll_at_most_negative_elbo():
@@ -134,19 +135,20 @@ def test_teacher_forcing_zero_feeds_own_greedy_predictions():
     z = model.sample_prior(4)
     tokens_in = torch.full((4, 6), 2)
     model.teacher_forcing = 0.0
-    logits = model._decode_scheduled(z, tokens_in, None)
+    memory = model.decoder_memory(*model.context(z, None, 4))
+    logits = model._decode_scheduled(tokens_in, memory)
     greedy = model.generate(z, method="greedy", max_len=6)
     for row, ids in zip(logits.argmax(-1).tolist(), greedy):
         assert row[:len(ids)] == ids
     model.teacher_forcing = 1.0   # all gold inputs: same logits as the parallel decoder
     gold = torch.randint(4, 15, (4, 6))
-    assert torch.allclose(model._decode_scheduled(z, gold, None), model.decode(z, gold), atol=1e-5)
+    assert torch.allclose(model._decode_scheduled(gold, memory), model.decode(z, gold), atol=1e-5)
 
 
 def test_conditions_feature_and_label():
     tokens, lengths = batch()
     feat = tiny_model(cond_sz=2)
-    logits, mu, _ = feat(tokens, lengths, torch.rand(3, 2))
+    logits, mu = feat(tokens, lengths, torch.rand(3, 2))[:2]
     assert logits.shape == (3, tokens.shape[1] - 1, 20) and mu.shape == (3, 3)
     lab = tiny_model(n_labels=4, label_emb_sz=5).eval()
     # the encoder and the decoder conditions are separate: a CVAE converts label 0 -> 3
@@ -166,7 +168,7 @@ def test_conditions_feature_and_label():
 def test_lm_baseline_has_no_latent():
     model = tiny_model(use_latent=False)
     tokens, lengths = batch()
-    logits, mu, logvar = model(tokens, lengths)
+    logits, mu, logvar, kl, aux = model(tokens, lengths)
     assert mu.shape == (3, 0) and float(kl_divergence(mu, logvar).sum()) == 0
     assert not any(n.startswith(("encoder", "to_mu")) for n, _ in model.named_parameters())
     assert len(model.eval().generate(None, n=4, method="sample")) == 4

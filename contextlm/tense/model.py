@@ -35,10 +35,8 @@ from ..data.tokens import CHAR_SPECIALS, Vocab
 from ..vae.data import SentenceDL, pad_batch
 from ..errors import ContextLMError
 from ..training import fit_one_cycle, history_frame
-from ..vae.config import VAEConfig
-from ..vae.model import SentenceVAE
-from ..vae.learner import VAELearner, read_vae_folder
-from ..vae.train import vae_callbacks
+from ..vae.learner import VAELearner, new_vae, read_vae_folder
+from ..vae.train import use_vectors, vae_callbacks
 from .data import TENSES, TensePair, VerbLine, all_pairs, tense_id
 from .settings import DEFAULT_CONFIG, TrainSettings
 from .metrics import distinct_matches, exact_accuracy, gaussian_score, mean_bleu4
@@ -161,7 +159,7 @@ class TenseLearner(VAELearner):
         if n < 1:
             raise ContextLMError(f"n={n}: must be >= 1")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.model.config.latent_sz, generator=gen)
+        z = torch.randn(n, self.model.config.z_dim, generator=gen)
         forms = [self.decode(z, [t] * n, method, **gen_kwargs) for t in range(len(TENSES))]
         return list(zip(*forms))
 
@@ -241,8 +239,7 @@ def tense_learner(dls: DataLoaders, config: dict[str, Any] | None = None, metric
     overrides `VAEConfig` fields (latent_sz, enc_hidden, word_dropout, ...); other keywords
     (cbs, path...) go to the `Learner`. Default metrics: the VAE's recon/KL/ELBO
     terms, BLEU-4 on the validation pairs and the Gaussian score against the training verbs."""
-    base = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), n_labels=len(TENSES))
-    model = SentenceVAE(VAEConfig.from_dict({**base, **DEFAULT_CONFIG, **(config or {})}))
+    model = new_vae(dls, dict(n_labels=len(TENSES), **DEFAULT_CONFIG), config)
     if metrics is None:
         metrics = vae_metrics()[:3] + tense_metrics(dls.valid_pairs, dls.train_lines)
     return TenseLearner(dls, model, vocab=dls.vocab, condition=tense_condition(), max_len=dls.max_len,
@@ -274,5 +271,6 @@ def train_tense_cvae(train_lines: Sequence[VerbLine], valid_pairs: Sequence[Tens
     learn = tense_learner(dls, config=s.model, metrics=metrics, cbs=callbacks)
     learn.free_bits = s.free_bits
     learn.train_settings = s
+    use_vectors(learn, s, progress)
     fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     return learn

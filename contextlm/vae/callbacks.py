@@ -189,7 +189,7 @@ class LatentEvaluation:
         self._seen = learn.iter
         tokens, lengths, *cond = learn.xb
         cond = cond[0] if cond else None
-        _, mu, logvar = learn.pred
+        mu, logvar = learn.pred[1], learn.pred[2]
         n = tokens.shape[0]
         self.mus.append(mu.detach().float().cpu())
         self.mi_sum += mutual_information(mu.detach().float(), logvar.detach().float()) * n
@@ -198,8 +198,8 @@ class LatentEvaluation:
         if self.iw_samples:
             self.iw += float(iw_nll(learn.model, tokens, lengths, cond, k=self.iw_samples, chunk=self.chunk).sum())
 
-    def active_units(self) -> int | None:
-        return active_units(torch.cat(self.mus), self.au_threshold) if self.mus else None
+    def active_units(self, dims: slice = slice(None)) -> int | None:
+        return active_units(torch.cat(self.mus)[:, dims], self.au_threshold) if self.mus else None
 
 
 class _LatentMetric(Metric):
@@ -221,11 +221,13 @@ class _LatentMetric(Metric):
         return self._name
 
 
-def vae_metrics(iw_samples: int = 0, au_threshold: float = 0.01) -> list[Metric]:
+def vae_metrics(iw_samples: int = 0, au_threshold: float = 0.01, model=None) -> list[Metric]:
     """Recorder metrics per validation epoch, per sentence in nats: `recon`, `kl`,
     `neg_elbo` (recon + KL, an upper bound on -log p(x)), `elbo_ppl` (exp of -ELBO per
     target token, <eos> included), `au` (active units), `mi` (mutual information), and,
-    when `iw_samples` > 0, `iw_nll` and `iw_ppl` (importance-weighted, k = iw_samples)."""
+    when `iw_samples` > 0, `iw_nll` and `iw_ppl` (importance-weighted, k = iw_samples).
+    With a `model`: the Hybrid VAE's auxiliary recon NLL (`aux`) and, for a model with
+    named latent groups (the Ladder VAE's layers), `kl_<layer>` and `au_<layer>` each."""
     ev = LatentEvaluation(iw_samples, au_threshold)
     mets: list[Metric] = [
         _LossTermMetric("recon", ("recon",), "n_sent"),
@@ -233,6 +235,12 @@ def vae_metrics(iw_samples: int = 0, au_threshold: float = 0.01) -> list[Metric]
         _LossTermMetric("neg_elbo", ("recon", "kl"), "n_sent"),
         _LossTermMetric("elbo_ppl", ("recon", "kl"), "n_tokens", exp=True),
     ]
+    groups = model.latent_groups() if model is not None else {}
+    if model is not None and model.config.arch == "hybrid":
+        mets.append(_LossTermMetric("aux", ("aux",), "n_sent"))
+    for name, (_, dims) in groups.items():
+        mets += [_LossTermMetric(f"kl_{name}", (f"kl_{name}",), "n_sent"),
+                 _LatentMetric(ev, f"au_{name}", lambda e, d=dims: e.active_units(d))]
     if iw_samples:
         mets += [_LatentMetric(ev, "iw_nll", lambda e: e.iw / e.n_sent),
                  _LatentMetric(ev, "iw_ppl", lambda e: math.exp(min(e.iw / max(e.n_tokens, 1), 700.0)))]

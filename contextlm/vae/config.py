@@ -14,11 +14,44 @@ class VAEConfigError(ContextLMError, ValueError):
     """A sentence-VAE hyperparameter is out of range."""
 
 
+ARCHS = ("rnn", "cnn", "hybrid", "ladder")
+CELLS = ("lstm", "gru")
+PRIORS = ("gaussian", "gmm")
+LADDER_LAYERS = ("linear", "conv")
+MAP_ARCHS = ("rnn", "cnn", "hybrid")  # encoders with a feature map to put a latent on
+
+
 @dataclass
 class VAEConfig(JSONSettings):
     """Every hyperparameter of a `SentenceVAE`; saved as JSON next to the weights."""
     settings_name, settings_error = "VAE setting", VAEConfigError
     vocab_sz: int = setting(MISSING, "vocabulary size", cli=False, min=5)
+    arch: str = setting("rnn", "rnn: biLSTM encoder + LSTM decoder (Bowman); cnn: strided convolutions + "
+                               "deconvolution decoder; hybrid: cnn + an LSTM decoder on the deconvolution "
+                               "(Semeniuta et al.); ladder: --ladder-sizes stochastic layers (Sønderby et al.)",
+                        "architecture", choices=ARCHS)
+    cell: str = setting("lstm", "recurrent cell of the encoder and decoder", "architecture", choices=CELLS)
+    latent_map: bool = setting(False, "one Gaussian per position of the encoder's feature map, KL summed over "
+                                      "positions (rnn, cnn, hybrid)", "architecture")
+    prior: str = setting("gaussian", "prior p(z): gaussian N(0, I), or gmm (--components learnable Gaussians, "
+                                     "KL by Monte Carlo)", "architecture", choices=PRIORS)
+    components: int = setting(10, "mixture components of --prior gmm", "architecture", min=1, max=4096)
+    ladder_sizes: list[int] = setting(None, "latent sizes of the ladder's stochastic layers, bottom to top, "
+                                            "decreasing", "architecture", min=1, max=65536,
+                                      default_factory=lambda: [32, 16])
+    ladder_hidden: int = setting(256, "width of the ladder's deterministic layers", "architecture", min=1, max=65536)
+    ladder_layers: str = setting("linear", "the ladder's bottom-up deterministic layers", "architecture",
+                                 choices=LADDER_LAYERS)
+    conv_channels: int = setting(256, "channels of the convolution layers (cnn, hybrid, conv ladder)",
+                                 "architecture", min=1, max=65536)
+    conv_layers: int = setting(3, "stride-2 convolution layers of the encoder (mirrored by the deconvolution)",
+                               "architecture", min=1, max=12)
+    kernel_size: int = setting(3, "convolution kernel width", "architecture", min=1, max=63)
+    alpha: float = setting(0.2, "weight of the hybrid's auxiliary reconstruction loss (deconvolution branch)",
+                           "architecture", min=0, max=100)
+    seq_len: int = setting(0, "fixed sentence length of convolutional models and feature-map latents, in "
+                              "tokens with <bos>/<eos> (set from the data's max_len)", cli=False, min=0,
+                           max=100_000)
     emb_sz: int = setting(256, "token embedding size", "model", min=1, max=65536)
     enc_hidden: int = setting(256, "encoder LSTM size per direction (a small one leaves more to z)", "model", min=1, max=65536)
     dec_hidden: int = setting(256, "decoder LSTM size", "model", min=1, max=65536)
@@ -44,6 +77,13 @@ class VAEConfig(JSONSettings):
         super().__post_init__()  # every field against its bounds
         if self.cond_sz and self.n_labels:
             raise VAEConfigError("give either cond_sz (feature vector) or n_labels (label embedding), not both")
+        if self.latent_map and self.arch not in MAP_ARCHS:
+            raise VAEConfigError(f"latent_map works with arch {', '.join(MAP_ARCHS)}, not {self.arch}")
+        if (self.arch in ("cnn", "hybrid") or self.latent_map) and self.use_latent and self.seq_len < 3:
+            raise VAEConfigError(f"arch={self.arch}{' with latent_map' if self.latent_map else ''} needs seq_len "
+                                 f">= 3 (the fixed sentence length; vae_learner sets it from the data)")
+        if self.arch == "ladder" and any(a <= b for a, b in zip(self.ladder_sizes, self.ladder_sizes[1:])):
+            raise VAEConfigError(f"ladder_sizes={self.ladder_sizes}: must decrease from bottom to top")
         ids = [self.pad_id, self.bos_id, self.eos_id, self.unk_id]
         if len(set(ids)) != 4 or not all(0 <= i < self.vocab_sz for i in ids):
             raise VAEConfigError(f"pad/bos/eos/unk ids {ids} must be distinct ids below vocab_sz={self.vocab_sz}")
@@ -54,5 +94,25 @@ class VAEConfig(JSONSettings):
         return self.cond_sz or (self.label_emb_sz if self.n_labels else 0)
 
     @property
+    def positions(self) -> int:
+        """Latent positions: the feature map's length with `latent_map`, else 1."""
+        if not self.latent_map:
+            return 1
+        return self.seq_len if self.arch == "rnn" else conv_map_length(self.seq_len, self.conv_layers)
+
+    @property
     def z_dim(self) -> int:
-        return self.latent_sz if self.use_latent else 0
+        """Size of the flat latent code the public API passes around (0 for the LM baseline):
+        positions x latent_sz, or the sum of the ladder's layers."""
+        if not self.use_latent:
+            return 0
+        if self.arch == "ladder":
+            return sum(self.ladder_sizes)
+        return self.positions * self.latent_sz
+
+
+def conv_map_length(seq_len: int, conv_layers: int) -> int:
+    """Length of the encoder's feature map after `conv_layers` stride-2 convolutions over the
+    sentence padded to a multiple of 2**conv_layers."""
+    step = 2 ** conv_layers
+    return -(-seq_len // step)

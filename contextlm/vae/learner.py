@@ -38,7 +38,7 @@ from .data import pad_batch
 from ..errors import ContextLMError
 from ..modelio import load_model_folder, load_state_strict, save_model_folder
 from .config import VAEConfig
-from .model import SentenceVAE
+from .model import SentenceVAE, build_vae
 from .objectives import check_free_bits, vae_loss
 
 MODEL_KIND = "sentence-vae"
@@ -59,13 +59,14 @@ class VAELearner(Learner):
         self.free_bits = check_free_bits(free_bits)
         self.kl_weight = 1.0                      # beta: set by KLAnnealing before each training batch
         self.loss_terms: dict[str, float] = {}    # unweighted terms of the last batch (vae_loss)
-        metrics = vae_metrics(iw_samples) if metrics is None else metrics
+        metrics = vae_metrics(iw_samples, model=model) if metrics is None else metrics
         cbs = [VAEHistory(), *listify(cbs)]
         super().__init__(dls, model, loss_func=self.elbo_loss, metrics=metrics, cbs=cbs, **kwargs)
 
     def elbo_loss(self, pred, targets: torch.Tensor) -> torch.Tensor:
         """recon + kl_weight * KL per sentence (batch mean); keeps the terms in `loss_terms`."""
-        loss, self.loss_terms = vae_loss(pred, targets, self.vocab.pad_id, self.kl_weight, self.free_bits)
+        loss, self.loss_terms = vae_loss(pred, targets, self.vocab.pad_id, self.kl_weight, self.free_bits,
+                                         self.model.config.alpha, self.model.latent_groups())
         return loss
 
     # -- text <-> tensors -------------------------------------------------------------
@@ -136,13 +137,16 @@ class VAELearner(Learner):
         return self.decode(mu, cond if dec_cond is None else dec_cond, method, **gen_kwargs)
 
     def sample(self, n: int = 10, features: Any = None, label: Any = None, temperature: float = 1.0,
-               method: str = "sample", **gen_kwargs) -> list[str]:
-        """`n` sentences from the prior z ~ N(0, I), at the given features or label."""
+               method: str = "sample", component: int | None = None, **gen_kwargs) -> list[str]:
+        """`n` sentences from the prior z ~ p(z) (one mixture `component` of a `gmm` prior),
+        at the given features or label."""
         if n < 1:
             raise ContextLMError(f"n={n}: must be >= 1")
         if features is not None and label is not None:
             raise ContextLMError("give features or a label, not both")
-        z = self.model.sample_prior(n) if self.model.config.use_latent else None
+        if component is not None and not self.model.config.use_latent:
+            raise ContextLMError("component: this model is the LM baseline (no latent space, no prior)")
+        z = self.model.sample_prior(n, component) if self.model.config.use_latent else None
         return self.decode(z, features if features is not None else label, method, n=n,
                            temperature=temperature, **gen_kwargs)
 
@@ -213,14 +217,21 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
 
 
+def new_vae(dls: DataLoaders, base: dict[str, Any], config: dict[str, Any] | None = None) -> SentenceVAE:
+    """A fresh family member (`config["arch"]`) sized for `dls`: vocabulary, special ids and
+    the fixed sentence length of convolutional models and feature maps (`dls.max_len`
+    tokens plus <bos> and <eos>) come from the data, the rest from `base` < `config`."""
+    data = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), seq_len=getattr(dls, "max_len", 30) + 2)
+    return build_vae(VAEConfig.from_dict({**data, **base, **(config or {})}))
+
+
 def vae_learner(dls: DataLoaders, config: dict[str, Any] | None = None, free_bits: float = 0.0,
                 iw_samples: int = 0, **kwargs: Any) -> VAELearner:
-    """A `VAELearner` with a fresh `SentenceVAE` sized for `dls` (vocab, special ids,
-    condition), like fastai's `language_model_learner(dls, arch, config=...)`: `config`
-    overrides `VAEConfig` fields (latent_sz, word_dropout, use_latent...); other keywords
-    (cbs, metrics, path, wd...) go to the `Learner`."""
-    base = dict(vocab_sz=len(dls.vocab), **dls.vocab.special_ids(), **dls.condition.model_kwargs())
-    model = SentenceVAE(VAEConfig.from_dict({**base, **(config or {})}))
+    """A `VAELearner` with a fresh VAE sized for `dls` (vocab, special ids, condition), like
+    fastai's `language_model_learner(dls, arch, config=...)`: `config` overrides `VAEConfig`
+    fields (arch, latent_sz, word_dropout, use_latent...); other keywords (cbs, metrics,
+    path, wd...) go to the `Learner`."""
+    model = new_vae(dls, dls.condition.model_kwargs(), config)
     return VAELearner(dls, model, free_bits=free_bits, iw_samples=iw_samples, **kwargs)
 
 
@@ -228,7 +239,7 @@ def read_vae_folder(path: str | Path, kind: str = MODEL_KIND) -> tuple[SentenceV
     """Model (weights loaded), vocab, condition and config of a VAE-family model folder."""
     state, cfg = load_model_folder(path, kind)
     try:
-        model = SentenceVAE(VAEConfig.from_dict(cfg["model"]))
+        model = build_vae(VAEConfig.from_dict(cfg["model"]))
         vocab = Vocab.from_dict(cfg["vocab"])
         condition = Condition.from_dict(cfg.get("condition", {}))
     except (KeyError, TypeError) as e:

@@ -33,23 +33,34 @@ def sequence_nll(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
     return nll.view(targets.shape).sum(1)
 
 
-def vae_loss(pred: tuple[Tensor, Tensor, Tensor], targets: Tensor, pad_id: int, beta: float = 1.0,
-             free_bits: float = 0.0) -> tuple[Tensor, dict[str, float]]:
-    """`(loss, terms)`: the batch-mean recon NLL + beta * KL per sentence, and the unweighted
-    sums of the batch (`recon`, `kl`, `n_sent`, `n_tokens`, `beta`) for metrics and history.
+def vae_loss(pred: tuple[Tensor, ...], targets: Tensor, pad_id: int, beta: float = 1.0,
+             free_bits: float = 0.0, alpha: float = 0.0,
+             groups: dict[str, tuple[slice, slice]] | None = None) -> tuple[Tensor, dict[str, float]]:
+    """`(loss, terms)`: the batch-mean recon NLL + beta * KL per sentence (+ alpha * the
+    auxiliary recon NLL of a Hybrid VAE), and the unweighted sums of the batch (`recon`,
+    `kl`, `aux` when there is one, `kl_<group>` per named latent group, `n_sent`,
+    `n_tokens`, `beta`) for metrics and history.
 
-    `free_bits` (Kingma et al. 2016, as used by Li et al. 2019) is a floor per latent
-    dimension on the batch-mean KL: dimensions below it cost `free_bits` and get no KL
-    gradient, so the encoder can use them without being pushed to the prior."""
+    `pred` is the model's `(logits, mu, logvar, kl, aux)`: KL comes per unit (a latent
+    dimension in closed form, a position or layer by Monte Carlo). `free_bits` (Kingma et
+    al. 2016, as used by Li et al. 2019) is a floor per unit on the batch-mean KL: units
+    below it cost `free_bits` and get no KL gradient, so the encoder can use them without
+    being pushed to the prior."""
     check_free_bits(free_bits)
-    logits, mu, logvar = pred
+    logits, _, _, kl_units, aux = pred
     recon = sequence_nll(logits, targets, pad_id)
-    kl_dims = kl_divergence(mu, logvar)
-    kl = kl_dims.sum(-1)
-    kl_term = kl_dims.mean(0).clamp(min=free_bits).sum() if free_bits else kl.mean()
+    kl = kl_units.sum(-1)
+    kl_term = kl_units.mean(0).clamp(min=free_bits).sum() if free_bits else kl.mean()
     terms = dict(recon=float(recon.detach().sum()), kl=float(kl.detach().sum()), n_sent=len(targets),
                  n_tokens=int((targets != pad_id).sum()), beta=float(beta))
-    return recon.mean() + beta * kl_term, terms
+    for name, (units, _) in (groups or {}).items():
+        terms[f"kl_{name}"] = float(kl_units[:, units].detach().sum())
+    loss = recon.mean() + beta * kl_term
+    if aux.numel():
+        aux_nll = sequence_nll(aux, targets, pad_id)
+        terms["aux"] = float(aux_nll.detach().sum())
+        loss = loss + alpha * aux_nll.mean()
+    return loss, terms
 
 
 def check_free_bits(free_bits: float) -> float:
@@ -63,26 +74,23 @@ def check_free_bits(free_bits: float) -> float:
 def iw_nll(model, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None,
            k: int = 50, chunk: int = 10) -> Tensor:
     """Importance-weighted estimate of -log p(x) per sentence (Burda et al. 2016):
-    -log mean_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). Never above -ELBO in expectation;
-    tighter as k grows. Exact -log p(x) for the LM baseline."""
+    -log mean_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), with p(z)/q(z|x) from the model's
+    `infer` (any prior, any number of layers). Never above -ELBO in expectation; tighter as
+    k grows. Exact -log p(x) for the LM baseline."""
     if k < 1:
         raise VAEConfigError(f"k={k}: importance samples must be >= 1")
     B = tokens.shape[0]
-    mu, logvar = model.encode(tokens, lengths, cond)
     targets, tokens_in = tokens[:, 1:], tokens[:, :-1]
     if not model.config.use_latent:
         return sequence_nll(model.decode(None, tokens_in, cond), targets, model.config.pad_id)
     log_w = []
     for start in range(0, k, chunk):
         m = min(chunk, k - start)
-        mu_r, lv_r = mu.repeat(m, 1), logvar.repeat(m, 1)          # [m*B, d], sample-major
-        z = model.reparameterize(mu_r, lv_r)
+        post = model.infer(tokens, lengths, cond, n_samples=m)     # codes [m*B, d], sample-major
         cond_r = None if cond is None else cond.repeat(m, *([1] * (cond.dim() - 1)))
-        logits = model.decode(z, tokens_in.repeat(m, 1), cond_r)
+        logits = model.decode(post.z, tokens_in.repeat(m, 1), cond_r)
         log_px_z = -sequence_nll(logits, targets.repeat(m, 1), model.config.pad_id)
-        log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz = gaussian_log_density(z, mu_r, lv_r)
-        log_w.append((log_px_z + log_pz - log_qz).view(m, B))
+        log_w.append((log_px_z - post.log_ratio).view(m, B))
     log_w = torch.cat(log_w, 0)
     return -(torch.logsumexp(log_w, 0) - math.log(k))
 
