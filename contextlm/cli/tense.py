@@ -103,7 +103,8 @@ def save_tense_run(learn, out, s, train_file, overwrite: bool, history) -> None:
     import json
     from ..modelio import model_folder_writer, write_model_files
     settings = s.to_dict()
-    extra = {"train": settings, "train_file": str(Path(train_file).resolve())}
+    extra = {"train": settings, "train_file": str(Path(train_file).resolve()),
+             "vectors": getattr(learn, "vectors_report", None)}
     with model_folder_writer(out, overwrite=overwrite) as tmp:
         write_model_files(tmp, learn.model_kind, learn.model, learn.model_config(extra))
         (tmp / "settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")

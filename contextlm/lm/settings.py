@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import ContextLMError
 from ..settings import JSONSettings, setting
+from ..vectors import check_vector_settings
 
 SCALINGS = ("minmax", "standard", "none")
 
@@ -45,6 +46,7 @@ class LMSettings(JSONSettings):
     emb_sz: int = setting(400, "word embedding size", "model", min=1, max=65536)
     n_hid: int = setting(1152, "LSTM hidden size", "model", min=1, max=65536)
     n_layers: int = setting(3, "LSTM layers", "model", min=1, max=64)
+    tie_weights: bool = setting(True, "the output layer is the word embedding matrix (fastai's default)", "model")
     drop_mult: float = setting(1.0, "multiplier of all AWD-LSTM dropouts (the largest, input_p 0.6, must stay <= 1)", "model", min=0, max=1.6)
     context_input: bool = setting(True, "context concatenated to every word embedding", "where the context enters")
     context_init: bool = setting(False, "context also sets the LSTM state at every document start",
@@ -57,6 +59,12 @@ class LMSettings(JSONSettings):
                                           "training (needed for --guidance)", "where the context enters",
                                      min=0, max=1)
     label_emb_sz: int = setting(8, "embedding size of each label column", "where the context enters", min=1, max=4096)
+    # pretrained vectors
+    vectors: str | None = setting(None, "initialise the word embedding from this GloVe or word2vec text file (.txt or "
+                                        ".gz; its dimension must be --emb-sz); words it lacks keep their random init",
+                                  "pretrained vectors")
+    freeze_vectors: bool = setting(False, "keep the embedding fixed in training (needs --vectors and "
+                                          "--no-tie-weights)", "pretrained vectors")
     # training
     bs: int = setting(32, "batch size (parallel streams)", "training", min=1, max=65536)
     bptt: int = setting(70, "tokens per window (back-propagation through time)", "training", min=1, max=100_000)
@@ -69,10 +77,11 @@ class LMSettings(JSONSettings):
         super().__post_init__()
         if self.valid_pct + self.test_pct >= 1:
             raise ContextLMError(f"valid_pct + test_pct = {self.valid_pct + self.test_pct:g}: must be < 1")
+        check_vector_settings(self.vectors, self.freeze_vectors, tied=self.tie_weights)
 
     def arch(self) -> dict[str, Any]:
         """The AWD-LSTM config keys these settings set (the rest are fastai's defaults)."""
-        return dict(emb_sz=self.emb_sz, n_hid=self.n_hid, n_layers=self.n_layers,
+        return dict(emb_sz=self.emb_sz, n_hid=self.n_hid, n_layers=self.n_layers, tie_weights=self.tie_weights,
                     context_input=self.context_input, context_init=self.context_init,
                     context_bias=self.context_bias, context_proj=self.context_proj,
                     context_dropout=self.context_dropout, label_emb_sz=self.label_emb_sz)

@@ -71,6 +71,10 @@ def train_lm(corpus: Corpus, s: LMSettings, use_features: bool = True, dls=None,
     set_seed(s.seed)
     learn = context_language_model_learner(dls, use_features=use_features, config=s.arch(), drop_mult=s.drop_mult,
                                            wd=s.wd, train_data=train_data, cbs=cbs)
+    if s.vectors:
+        from ..vectors import apply_vectors, id_counts
+        apply_vectors(learn, learn.model[0].encoder, s.vectors, dls.vocab, s.freeze_vectors,
+                      id_counts(dls.train.dataset, len(dls.vocab)), progress, log)
     fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     run = LMRun(learn, s, corpus, use_features)
     lm = run.lm
@@ -89,7 +93,8 @@ def save_lm_run(run: LMRun, out: str | Path, overwrite: bool = False, title: str
     from .learner import MODEL_KIND
     from .plots import plot_lm_losses
     lm = run.lm
-    extra = {"metrics": run.metrics, "settings": run.settings.to_dict(), "conditioned": run.conditioned}
+    extra = {"metrics": run.metrics, "settings": run.settings.to_dict(), "conditioned": run.conditioned,
+             "vectors": getattr(run.learn, "vectors_report", None)}
     with model_folder_writer(out, overwrite=overwrite) as tmp:
         write_model_files(tmp, MODEL_KIND, lm.model, lm.folder_config(extra))
         (tmp / "settings.json").write_text(json.dumps(run.settings.to_dict(), indent=2), encoding="utf-8")

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ContextLMError
 from ..settings import JSONSettings, setting
+from ..vectors import check_vector_settings
 
 SCHEDULES = ("linear", "cyclical", "logistic", "constant")
 TOKENIZERS = ("fastai", "whitespace", "char")
@@ -41,7 +42,15 @@ class VAETrainSettings(JSONSettings):
     tf_ratio: float = setting(1.0, "share of training over which teacher forcing falls", "teacher forcing",
                               gt=0, max=1)
     iw_samples: int = setting(0, "importance samples for the validation IW-NLL (0: off)", "evaluation", min=0, max=100_000)
+    vectors: str | None = setting(None, "initialise the token embedding from this GloVe or word2vec text file (.txt "
+                                        "or .gz; its dimension must be --emb-sz); tokens it lacks keep their random "
+                                        "init", "pretrained vectors")
+    freeze_vectors: bool = setting(False, "keep the embedding fixed in training (needs --vectors)", "pretrained vectors")
     model: dict[str, Any] = setting(None, "VAEConfig overrides", cli=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_vector_settings(self.vectors, self.freeze_vectors)
 
     @property
     def kl_annealing(self) -> dict[str, Any]:

@@ -75,8 +75,20 @@ def train_vae(table, s: SentenceVAESettings, tokenizer: str | None = None, cbs=N
     learn = vae_learner(dls, s.model, free_bits=s.free_bits, iw_samples=s.iw_samples,
                         cbs=vae_callbacks(s, use_latent) + listify(cbs))
     learn.train_settings = s
+    use_vectors(learn, s, progress)
     fit_one_cycle(learn, s.epochs, s.lr, progress, checkpoint=checkpoint)
     return learn
+
+
+def use_vectors(learn, s, progress: bool = True) -> None:
+    """`s.vectors` into the token embedding `learn.model.emb` (frozen with `s.freeze_vectors`),
+    before fitting; the token share counts each training item's first token sequence (the
+    sentence; the tense CVAE's source word)."""
+    if not s.vectors:
+        return
+    from ..vectors import apply_vectors, id_counts
+    counts = id_counts((item[0] for item in learn.dls.train.dataset), len(learn.vocab))
+    apply_vectors(learn, learn.model.emb, s.vectors, learn.vocab.itos, s.freeze_vectors, counts, progress)
 
 
 def epoch_metrics(learn) -> list[dict[str, float]]:
@@ -95,7 +107,8 @@ def save_vae_run(learn, out: str | Path, overwrite: bool = False, extra: dict[st
     s = getattr(learn, "train_settings", None)
     per_epoch = epoch_metrics(learn)
     training = {"settings": s.to_dict() if s else None, "final_valid": per_epoch[-1] if per_epoch else None,
-                "kl_annealing": s.kl_annealing if s and learn.model.config.use_latent else None}
+                "kl_annealing": s.kl_annealing if s and learn.model.config.use_latent else None,
+                "vectors": getattr(learn, "vectors_report", None)}
     with model_folder_writer(out, overwrite=overwrite) as tmp:
         write_model_files(tmp, learn.model_kind, learn.model, learn.model_config({"training": training, **(extra or {})}))
         if s is not None:
