@@ -81,7 +81,7 @@ def _train(args) -> int:
     plan = [("conditioned", not args.no_features, args.out)]
     if args.compare and not args.no_features:
         plan.append(("unconditioned", False, args.out.parent / f"{args.out.name}-baseline"))
-    data = data_digests([args.data])
+    data = data_digests([args.data, s.vectors])  # the vectors file is part of what a run was made from
     runs = [TrainingRun(args, "lm", s.to_dict(), out, data, identity={"conditioned": use_features}, name=name)
             for name, use_features, out in plan]
     try:

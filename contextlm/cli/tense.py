@@ -59,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.gaussian_n < 1 or args.threads < 0:
         raise ContextLMError(f"--gaussian-n {args.gaussian_n} must be >= 1 and --threads {args.threads} >= 0")
     train_file, test_file = _data_file(args.train, "train.txt"), _data_file(args.test, "test.txt")
-    run = TrainingRun(args, "cvae-tense", s.to_dict(), args.out, data_digests([train_file, test_file, args.heldout]),
+    run = TrainingRun(args, "cvae-tense", s.to_dict(), args.out, data_digests([train_file, test_file, args.heldout, s.vectors]),
                       identity={"heldout": bool(args.heldout)})
     try:
         run.check()  # before any data is read or anything trained

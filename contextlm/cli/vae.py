@@ -102,7 +102,7 @@ def _train(args) -> int:
     from ..vae.settings import SentenceVAESettings
     s = settings_from_args(SentenceVAESettings, args, nested={"model": VAEConfig})
     tokenizer = s.tokenizer or ("whitespace" if args.ptb else "fastai")
-    run = TrainingRun(args, "vae", s.to_dict(), args.out, data_digests([args.data, args.ptb]),
+    run = TrainingRun(args, "vae", s.to_dict(), args.out, data_digests([args.data, args.ptb, s.vectors]),
                       identity={"tokenizer": tokenizer})
     try:
         run.check()  # before the corpus is read or anything trained
