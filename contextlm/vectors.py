@@ -177,8 +177,8 @@ def read_vectors(path: str | Path, vocab: Sequence[str], emb_sz: int | None = No
     tokens = sum(counts[i] for i in looked_up) if counts is not None else 0
     share = sum(counts[i] for i in looked_up if mask[i]) / tokens if tokens else None
     low = sorted(i for i in found if i not in exact)
-    report = VectorsReport(str(path), size, dim, n_vectors, len(looked_up), len(exact), len(low), len(missing), share,
-                           round(time.perf_counter() - start, 2),
+    report = VectorsReport(str(path.resolve()), size, dim, n_vectors, len(looked_up), len(exact), len(low),
+                           len(missing), share, round(time.perf_counter() - start, 2),
                            lowercase_examples=[f"{vocab[i]}->{fallback[i][1]}" for i in low[:EXAMPLES]],
                            uncovered_examples=[vocab[i] for i in missing[:EXAMPLES]])
     return matrix, mask, report
