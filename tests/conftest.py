@@ -6,6 +6,14 @@ import pytest
 TINY_LM_CONFIG = dict(emb_sz=32, n_hid=64, n_layers=2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def session_run_registry(tmp_path_factory):
+    """The same for module- and session-scoped fixtures, which run before `run_registry`."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONTEXTLM_RUNS", str(tmp_path_factory.mktemp("session_registry")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def run_registry(tmp_path_factory, monkeypatch):
     """Training commands record their runs; in tests, into a temporary registry, never ./runs/."""

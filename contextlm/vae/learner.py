@@ -96,6 +96,19 @@ class VAELearner(Learner):
         cond = self.condition.encode(values, n)
         return None if cond is None else cond.to(self.device)
 
+    def sentence_loader(self, texts: Sequence[str], cond: Any = None, bs: int = 64):
+        """A `SentenceDL` over `texts` in this model's vocabulary and condition (features
+        scaled with the saved scaler, labels by name): to evaluate a loaded model on new data."""
+        from .data import SentenceDL
+        if isinstance(texts, str) or not len(texts):
+            raise ContextLMError("give a non-empty list of texts")
+        ids = self.vocab.encode(list(texts), self.max_len)
+        conds = self.condition.encode(cond, len(ids))
+        rows = [None] * len(ids) if conds is None else (
+            list(conds.numpy()) if conds.dtype.is_floating_point else conds.tolist())
+        return SentenceDL(list(zip(ids, rows)), pad_id=self.vocab.pad_id, has_cond=conds is not None,
+                          bs=min(bs, len(ids)), shuffle=False)
+
     # -- latent space -----------------------------------------------------------------
     @torch.no_grad()
     def encode(self, texts: Sequence[str], cond: Any = None, bs: int = 256,

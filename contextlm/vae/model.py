@@ -8,8 +8,8 @@ class the others (`conv.py`: CNN and Hybrid VAE, `ladder.py`: Ladder VAE) overri
 `VAEConfig` switches, in this class:
 - `cell`: LSTM or GRU cells in the encoder and decoder;
 - `latent_map`: one Gaussian per encoder position (a fixed `seq_len` of them) instead of
-  one per sentence; the decoder reads position t's z at step t, KL is summed over the
-  sentence's positions;
+  one per sentence; the decoder reads position t's z at step t (and only there: its
+  initial state comes from the condition alone), KL is summed over the sentence's positions;
 - `prior`: N(0, I) or a learnable mixture of Gaussians (`priors.py`);
 - `use_latent=False`: no encoder, no z; the decoder alone is the LSTM-LM baseline
   of the same size (mu/logvar come back as empty `[B, 0]` tensors, so KL = 0 and
@@ -132,7 +132,8 @@ class SentenceVAE(nn.Module):
         """An LSTM/GRU decoder whose initial state comes from [z; condition] (`z_init`) and
         whose inputs carry z and the condition at every step (`z_concat`)."""
         c = self.config
-        context = self.z_width + c.cond_dim  # what the decoder is conditioned on
+        # what the initial state is made from: [z; condition] (a map's z enters step by step only)
+        context = (0 if c.latent_map else self.z_width) + c.cond_dim
         n_states = 2 if c.cell == "lstm" else 1
         self.init_state = (nn.Linear(context, n_states * c.n_layers * c.dec_hidden)
                            if (c.z_init and context) else None)
@@ -168,13 +169,18 @@ class SentenceVAE(nn.Module):
             raise VAEConfigError(f"feature condition must be [B, {c.cond_sz}], got {tuple(cond.shape)}")
         return cond.float()
 
-    def posterior(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """q(z|x) per position, `(mu, logvar)` each `[B, positions, latent_sz]`; padding
-        positions of a map are exactly the prior N(0, I) (mu = logvar = 0)."""
+    def conditioned_features(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None) -> Tensor:
+        """`encoder_features` with the condition concatenated at every position (`cond_encoder`)."""
         c = self.cond_vector(cond, tokens.shape[0])
         feats = self.encoder_features(tokens, lengths)
         if self.config.cond_encoder and self.config.cond_dim:
             feats = torch.cat([feats, c.unsqueeze(1).expand(-1, feats.shape[1], -1)], dim=-1)
+        return feats
+
+    def posterior(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """q(z|x) per position, `(mu, logvar)` each `[B, positions, latent_sz]`; padding
+        positions of a map are exactly the prior N(0, I) (mu = logvar = 0)."""
+        feats = self.conditioned_features(tokens, lengths, cond)
         mask = self.position_mask(lengths).unsqueeze(-1)
         return self.to_mu(feats) * mask, self.to_logvar(feats) * mask
 
@@ -242,8 +248,8 @@ class SentenceVAE(nn.Module):
             return None
         z, c = memory[:2]
         cfg, B = self.config, z.shape[0]
-        if cfg.latent_map and z.shape[-1]:
-            z = z.view(B, cfg.positions, -1).mean(1)
+        if cfg.latent_map:
+            z = z[:, :0]
         n_states = 2 if cfg.cell == "lstm" else 1
         hc = self.init_state(torch.cat([z, c], dim=-1)).view(B, n_states, cfg.n_layers, cfg.dec_hidden)
         h = torch.tanh(hc[:, 0].transpose(0, 1).contiguous())
@@ -279,11 +285,14 @@ class SentenceVAE(nn.Module):
         """Teacher-forced `(logits [B, T, V], auxiliary logits or None)` (scheduled sampling
         when `teacher_forcing` < 1 in training)."""
         z, c = self.context(z, cond, tokens_in.shape[0])
-        memory = self.decoder_memory(z, c)
+        return self.decode_memory(tokens_in, self.decoder_memory(z, c)), None
+
+    def decode_memory(self, tokens_in: Tensor, memory: Any) -> Tensor:
+        """The recurrent decoder's training logits `[B, T, V]` given its `decoder_memory`
+        (the Hybrid VAE adds its auxiliary logits from the same memory)."""
         if self.training and self.teacher_forcing < 1.0:
-            return self._decode_scheduled(tokens_in, memory), None
-        logits, _ = self._run(tokens_in, self.initial_state(memory), memory)
-        return logits, None
+            return self._decode_scheduled(tokens_in, memory)
+        return self._run(tokens_in, self.initial_state(memory), memory)[0]
 
     def decode(self, z: Tensor | None, tokens_in: Tensor, cond: Tensor | None = None) -> Tensor:
         """Teacher-forced logits `[B, T, V]` for decoder inputs `tokens_in` (starting with <bos>)."""

@@ -97,10 +97,22 @@ def epoch_metrics(learn) -> list[dict[str, float]]:
     return [dict(zip(names, [i, *map(float, v)])) for i, v in enumerate(learn.recorder.values)]
 
 
+def latent_colours(learn, frame, means) -> tuple[str, list]:
+    """What the latent plot colours by: the mixture component of each mean (gmm prior), else
+    the first feature, else sentence length."""
+    if learn.model.config.use_latent and learn.model.config.prior == "gmm":
+        return "mixture component", learn.model.assign_components(means.to(learn.device)).tolist()
+    if learn.condition.kind == "features":
+        feature = learn.condition.names[0]
+        return feature, frame[feature].tolist()
+    return "words per sentence", [len(str(t).split()) for t in frame["text"]]
+
+
 def save_vae_run(learn, out: str | Path, overwrite: bool = False, extra: dict[str, Any] | None = None) -> Path:
     """Write the model folder atomically: weights + config.json, settings.json (reusable with
     `--config`), history.csv (per batch recon/KL/beta), metrics.json (per epoch),
-    training_curves.png and, for a VAE, latent.png (valid means coloured by the first feature)."""
+    training_curves.png and, for a VAE, latent.png (valid means coloured by mixture component,
+    first feature or length: `latent_colours`)."""
     from ..data.io import write_table
     from ..modelio import model_folder_writer, write_model_files
     from .plots import plot_latent, plot_vae_history
@@ -122,7 +134,6 @@ def save_vae_run(learn, out: str | Path, overwrite: bool = False, extra: dict[st
         if learn.model.config.use_latent and "valid" in frames and len(frames["valid"]) > 1:
             valid = frames["valid"].head(2000)
             means = learn.encode(valid["text"].tolist(), cond=learn.frame_condition(valid))
-            feature = learn.condition.names[0] if learn.condition.kind == "features" else None
-            values = valid[feature].tolist() if feature else [len(str(t).split()) for t in valid["text"]]
-            plot_latent(means.numpy(), values, tmp / "latent.png", feature=feature or "words per sentence")
+            feature, values = latent_colours(learn, valid, means)
+            plot_latent(means.numpy(), values, tmp / "latent.png", feature=feature)
     return Path(out)
