@@ -32,6 +32,7 @@ setup(
         "ftfy",
         "lemminflect",
         "optuna>=4.0",  # contextlm sweep (resumable SQLite studies, pruning)
+        "accelerate>=1.0",  # data-parallel training: the process group under accelerate launch / torchrun
     ],
     extras_require={"test": ["pytest", "nbformat", "nbclient", "ipykernel"]},
     entry_points={"console_scripts": ["contextlm=contextlm.cli:main"]},

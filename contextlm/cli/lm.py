@@ -12,6 +12,7 @@ from ._common import (add_command, add_output_arguments, add_sampling_arguments,
 
 
 def register(sub, groups) -> None:
+    from ..distributed import add_runtime_arguments
     from ..experiments.session import add_experiment_arguments
     from ..lm.settings import LMSettings
     from ..settings import add_config_argument, add_settings_arguments
@@ -23,6 +24,8 @@ def register(sub, groups) -> None:
         "contextlm train lm --data songs.csv --config runs/lm/settings.json --epochs 8 --out runs/lm-longer",
         "contextlm train lm --data songs.csv --features energy --epochs 8 --save-every 500 --out runs/lm",
         "contextlm train lm --data songs.csv --features energy --epochs 8 --save-every 500 --out runs/lm --resume",
+        "contextlm train lm --data songs.csv --features energy --device cuda --precision bf16 --out runs/lm",
+        "accelerate launch --cpu --num_processes 2 -m contextlm train lm --data songs.csv --features energy --out runs/lm",
     ], _train)
     p.add_argument("--data", type=Path, required=True, help="CSV/TSV, JSON/JSONL, Parquet or TXT file")
     p.add_argument("--out", type=Path, required=True, help="model folder to write (never over an existing one "
@@ -35,6 +38,7 @@ def register(sub, groups) -> None:
                         "and print both validation perplexities")
     add_config_argument(p)
     add_settings_arguments(p, LMSettings)
+    add_runtime_arguments(p)
     add_experiment_arguments(p)
 
     p = add_command(sub, "generate", "sample texts from a trained model at chosen feature values and labels", [
@@ -74,10 +78,13 @@ def register(sub, groups) -> None:
 
 
 def _train(args) -> int:
+    from ..distributed import runtime_settings
+    from ..distributed.runtime import start_runtime
     from ..experiments.session import TrainingRun, data_digests
     from ..lm.settings import LMSettings
     from ..settings import settings_from_args
     s = settings_from_args(LMSettings, args)
+    runtime = start_runtime(runtime_settings(args), bs=s.bs, quiet=True)   # before any loader or file
     plan = [("conditioned", not args.no_features, args.out)]
     if args.compare and not args.no_features:
         plan.append(("unconditioned", False, args.out.parent / f"{args.out.name}-baseline"))
@@ -87,13 +94,14 @@ def _train(args) -> int:
     try:
         for run in runs:  # every argument, target and checkpoint is checked before any work or file
             run.check()
-        return _train_runs(args, s, runs, plan)
+        return _train_runs(args, s, runs, plan, runtime)
     finally:
         for run in runs:
             run.close()
 
 
-def _train_runs(args, s, runs, plan) -> int:
+def _train_runs(args, s, runs, plan, runtime) -> int:
+    from ..distributed import is_main
     from ..lm.train import load_lm_corpus, lm_dls, save_lm_run, train_lm
     from ..training import history_frame
     results = {}
@@ -115,9 +123,11 @@ def _train_runs(args, s, runs, plan) -> int:
         print(f"\n== {name} model -> {out}")
         print(run.describe())
         with run.training():
-            trained = train_lm(corpus, s, use_features=use_features, dls=dls, checkpoint=run.checkpoint)
+            trained = train_lm(corpus, s, use_features=use_features, dls=dls, checkpoint=run.checkpoint,
+                               cbs=runtime.callbacks())
             results[name] = trained.metrics
-            save_lm_run(trained, out, overwrite=args.overwrite, title=f"{name} LM")
+            if is_main():     # data-parallel: rank 0 alone writes
+                save_lm_run(trained, out, overwrite=args.overwrite, title=f"{name} LM")
             run.done(history_frame(trained.learn.recorder), trained.metrics,
                      ("valid perplexity", trained.metrics["valid"]["perplexity"]))
         wrote(out, f"{name} model (model.pth, config.json, settings.json, history.csv, loss.png)")

@@ -50,12 +50,15 @@ def _data_file(given: str | None, name: str):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..distributed import runtime_settings
+    from ..distributed.runtime import start_runtime
     from ..errors import ContextLMError
     from ..experiments.session import TrainingRun, data_digests
     from ..settings import settings_from_args
     from ..tense.settings import TrainSettings
     from ..vae.config import VAEConfig
     s = settings_from_args(TrainSettings, args, nested={"model": VAEConfig})
+    runtime = start_runtime(runtime_settings(args), bs=s.bs, quiet=True)   # before any loader or file
     if args.gaussian_n < 1 or args.threads < 0:
         raise ContextLMError(f"--gaussian-n {args.gaussian_n} must be >= 1 and --threads {args.threads} >= 0")
     train_file, test_file = _data_file(args.train, "train.txt"), _data_file(args.test, "test.txt")
@@ -66,13 +69,14 @@ def _train(args: argparse.Namespace) -> int:
         if run.finished:
             print(run.describe())
             return 0
-        return _train_run(args, s, train_file, test_file, run)
+        return _train_run(args, s, train_file, test_file, run, runtime)
     finally:
         run.close()
 
 
-def _train_run(args, s, train_file, test_file, run) -> int:
+def _train_run(args, s, train_file, test_file, run, runtime) -> int:
     import torch
+    from ..distributed import is_main
     from ..experiments.registry import split_history_metrics
     from ..tense.data import read_test_pairs, read_verb_lines
     from ..tense.model import train_tense_cvae
@@ -84,10 +88,12 @@ def _train_run(args, s, train_file, test_file, run) -> int:
           + (f", {len(heldout)} held-out verbs from {args.heldout}" if heldout else ""))
     print(run.describe())
     with run.training():
-        learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout, checkpoint=run.checkpoint)
+        learn = train_tense_cvae(lines, pairs, s, heldout_lines=heldout, checkpoint=run.checkpoint,
+                                 cbs=runtime.callbacks())
         scores = learn.scores(pairs, lines, heldout, n=args.gaussian_n, seed=s.seed)
         history = learn.history()
-        save_tense_run(learn, args.out, s, train_file, args.overwrite, history)
+        if is_main():     # data-parallel: rank 0 alone writes
+            save_tense_run(learn, args.out, s, train_file, args.overwrite, history)
         last = split_history_metrics({k: float(v) for k, v in history.iloc[-1].items()} if len(history) else {})
         run.done(history, {**scores, **last}, ("bleu4", scores["bleu4"]) if "bleu4" in scores else None)
     print("  ".join(f"{k} {v:.4g}" for k, v in scores.items()))
@@ -142,6 +148,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register_model_commands(sub, groups) -> None:
+    from ..distributed import add_runtime_arguments
     from ..experiments.session import add_experiment_arguments
     from ..settings import add_config_argument, add_settings_arguments
     from ..tense.settings import DEFAULT_CONFIG, TrainSettings
@@ -166,6 +173,7 @@ def register_model_commands(sub, groups) -> None:
     add_config_argument(p)
     add_settings_arguments(p, TrainSettings)
     add_settings_arguments(p, VAEConfig, defaults=DEFAULT_CONFIG)
+    add_runtime_arguments(p)
     add_experiment_arguments(p)
 
     p = add_command(sub, "convert", "convert verbs between tenses with a trained tense CVAE", [

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from fastai.callback.core import Callback
 
+from ..distributed.runtime import unwrap
+
 from .checkpoint_file import CheckpointError, plain
 from .learner_state import carried_states, scalars, set_carried_states, set_history, set_scalars
 from .rng_state import rng_state, set_rng_state
@@ -98,7 +100,7 @@ class CheckpointCallback(Callback):
     def _at_skip(self) -> None:
         now, pos = self.state["now"], self.state["position"]
         set_rng_state(self.learn, now["rng"], order=False)
-        set_carried_states(self.learn.model, now["carried"])
+        set_carried_states(unwrap(self.learn.model), now["carried"])
         set_scalars(self.learn, now["scalars"])
         self.learn.train_iter, self.learn.pct_train = pos["train_iter"], pos["pct_train"]
 
@@ -120,7 +122,7 @@ class CheckpointCallback(Callback):
                 and self.iter + 1 < self.n_iter):
             pos = dict(epoch=self.epoch, iter=self.iter + 1, n_iter=self.n_iter, n_epoch=self.n_epoch,
                        train_iter=self.train_iter, pct_train=self.pct_train)
-            now = {"rng": rng_state(self.learn), "carried": carried_states(self.learn.model),
+            now = {"rng": rng_state(self.learn), "carried": carried_states(unwrap(self.learn.model)),
                    "scalars": scalars(self.learn)}
             self.plan.save(self.learn, pos, self._epoch_start, now, self._rows)
 

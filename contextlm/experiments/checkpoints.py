@@ -123,17 +123,22 @@ class Checkpoints:
     `open()` (before any work) takes the folder's lock and checks it: with `resume`, a
     checkpoint there is loaded and must match; without, an existing checkpoint is an error
     unless `overwrite` (then it is deleted). `finish()` deletes the folder once the run's
-    model folder is written (`keep=True` keeps it); `close()` only lets go of the lock."""
+    model folder is written (`keep=True` keeps it); `close()` only lets go of the lock.
+
+    `readonly=True` (the ranks > 0 of a data-parallel run): no lock, no writes, no deletions;
+    the checkpoint is only loaded (with `resume`), so every rank starts from it while rank 0
+    alone writes."""
 
     def __init__(self, folder: str | Path, kind: str, identity: dict[str, Any] | None = None, save_every: int = 0,
                  resume: bool = False, overwrite: bool = False, keep: bool = False,
-                 info: dict[str, Any] | None = None):
+                 info: dict[str, Any] | None = None, readonly: bool = False):
         if save_every < 0:
             raise CheckpointError(f"save_every={save_every}: must be >= 0 (0: epoch ends only)")
         self.folder, self.kind = Path(folder), kind
         self.identity = _canonical(identity or {})
         self.save_every, self.resume, self.overwrite, self.keep = int(save_every), resume, overwrite, keep
         self.info = dict(info or {})
+        self.readonly = readonly
         self.state: dict[str, Any] | None = None   # the checkpoint being resumed from
         self.saved_info: dict[str, Any] = {}        # `info` of the checkpoint being resumed from
         self.removed_stale = False                  # an old checkpoint was deleted (overwrite)
@@ -159,6 +164,11 @@ class Checkpoints:
         if self._lock is not None:
             return self
         folder = self.folder
+        if self.readonly:
+            if self.resume and self.file.exists():
+                self._load()
+            self._lock = folder / LOCK_FILE   # marks the plan open; never created nor removed
+            return self
         if folder.exists() and not folder.is_dir():
             raise CheckpointError(f"{folder}: is a file; the checkpoint folder must be a folder (--checkpoint-dir)")
         if folder.is_dir():
@@ -234,13 +244,14 @@ class Checkpoints:
 
     def close(self) -> None:
         if self._lock is not None:
-            self._lock.unlink(missing_ok=True)
+            if not self.readonly:
+                self._lock.unlink(missing_ok=True)
             self._lock = None
 
     def finish(self) -> None:
         """The run is saved: delete its checkpoint folder (unless `keep`), let go of the lock."""
         self.close()
-        if self.keep or not self.folder.is_dir():
+        if self.keep or self.readonly or not self.folder.is_dir():
             return
         if all(p.name in OURS or p.name.startswith(".") for p in self.folder.iterdir()):
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -270,9 +281,12 @@ class Checkpoints:
 
     def save(self, learn, position: dict[str, Any], start: dict[str, Any], now: dict[str, Any] | None,
              rows: list) -> None:
+        if self.readonly:
+            return
+        from ..distributed.runtime import unwrap
         payload = {"format": FORMAT_VERSION, "kind": self.kind, "identity": json.dumps(self.identity, sort_keys=True),
                    "info": json.dumps(self.info, sort_keys=True, default=str), "position": plain(position),
-                   "model": {k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
+                   "model": {k: v.detach().cpu() for k, v in unwrap(learn.model).state_dict().items()},
                    "opt": plain(learn.opt.state_dict()), "history": history_state(learn, rows),
                    "start": plain(start), "now": plain(now)}
         summary = {"kind": self.kind, "position": position, "where": describe_position(position),

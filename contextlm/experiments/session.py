@@ -43,7 +43,8 @@ class TrainingRun:
     """One model folder a `train` command writes: its checkpoint plan and registry entry.
 
     `identity` extras (e.g. `{"conditioned": False}`) join the settings and the data hashes in
-    what a checkpoint must match."""
+    what a checkpoint must match. In a data-parallel launch only rank 0 writes (checkpoints, the
+    registry entry); the other ranks check the same things and load the same checkpoint."""
 
     def __init__(self, args: argparse.Namespace, kind: str, settings: dict[str, Any], out: str | Path,
                  data: list[dict[str, Any]], identity: dict[str, Any] | None = None, name: str | None = None):
@@ -53,6 +54,8 @@ class TrainingRun:
         self.checkpoint = None          # a Checkpoints plan, unless --no-checkpoint
         self.finished = False           # --resume found this run's model folder already written
         self.record = None
+        from ..distributed import is_main
+        self.main = is_main()
 
     # -- before any work ----------------------------------------------------------------------
     def check(self) -> "TrainingRun":
@@ -71,13 +74,14 @@ class TrainingRun:
                 same = False
             if same:   # without --overwrite only this run can have written it: it ended after its last checkpoint
                 self.finished = True
-                if (folder / CHECKPOINT_FILE).exists():
+                if self.main and (folder / CHECKPOINT_FILE).exists():
                     Checkpoints(folder, self.kind, self.identity, overwrite=True, keep=args.keep_checkpoint).open().finish()
                 return self
         check_writable_target(self.out, args.overwrite)
         if not args.no_checkpoint:
             self.checkpoint = Checkpoints(folder, self.kind, self.identity, save_every=args.save_every or 0,
-                                          resume=args.resume, overwrite=args.overwrite, keep=args.keep_checkpoint)
+                                          resume=args.resume, overwrite=args.overwrite, keep=args.keep_checkpoint,
+                                          readonly=not self.main)
             self.checkpoint.open()
         return self
 
@@ -101,6 +105,13 @@ class TrainingRun:
     def training(self) -> Iterator["TrainingRun"]:
         from .registry import RunRecord
         ck = self.checkpoint
+        if not self.main:
+            try:
+                yield self
+            finally:
+                if ck is not None:
+                    ck.close()
+            return
         reuse = ck.saved_info.get("run_id") if ck is not None else None
         self.record = RunRecord.start(self.kind, settings=self.settings, out=self.out, runs=self.args.runs_dir,
                                       args=self.args, checkpoint=ck.folder if ck is not None else None, reuse=reuse,

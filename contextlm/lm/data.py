@@ -9,6 +9,12 @@ its own document's context, also when a window crosses a document boundary. Batc
 are `(tokens, context, targets)` with `n_inp == 2`, so fastai's `Learner` calls
 `model(tokens, context)`.
 
+Data-parallel training (`contextlm.distributed`): `loader.shard(rank, world)` makes the loader
+read only rows `[rank*bs/world, (rank+1)*bs/world)` of every batch of the same `bs`-stream
+layout, so the ranks' token positions are disjoint, their union is the single-process epoch,
+and the feature lookup is the single-process one (a document is split between two ranks only
+where fastai's layout already splits it between two rows).
+
 Labels (`label_cols`, e.g. playlist_genre): each column's vocabulary is the sorted set of
 values in the *train* split; a document's label becomes `1 + its index`. Id 0 means
 "unknown": a missing value, or a value of the valid/test split that training never saw
@@ -41,7 +47,19 @@ class ContextLanguageModelLoader(LMDataLoader):
         if feats.ndim != 2 or len(feats) != len(dataset):
             raise ValueError(f"doc_features must be (n_docs={len(dataset)}, n_features), got {tuple(feats.shape)}")
         self.doc_features = feats
+        self.rank, self.world = 0, 1
         super().__init__(dataset, lens=lens, cache=cache, bs=bs, seq_len=seq_len, num_workers=num_workers, **kwargs)
+        self.streams = bs
+
+    def shard(self, rank: int, world: int) -> "ContextLanguageModelLoader":
+        """Read only this rank's block of `streams / world` rows from now on (in place, so the
+        shuffle state and the document order stay those of the whole loader); `shard(0, 1)` undoes it."""
+        if self.streams % world or not 0 <= rank < world:
+            raise ValueError(f"bs={self.streams} streams cannot be split into {world} equal shards (rank {rank})")
+        self.rank, self.world = rank, world
+        self.bs = self.streams // world
+        self.n = self.n_batches * self.bs
+        return self
 
     @property
     def n_features(self) -> int:
@@ -56,8 +74,10 @@ class ContextLanguageModelLoader(LMDataLoader):
             seq = 0
         if seq >= self.n:
             raise IndexError
-        sl = self.last_len if seq // self.bs == self.n_batches - 1 else self.seq_len
-        st = (seq % self.bs) * self.bl + (seq // self.bs) * self.seq_len
+        batch, row = divmod(seq, self.bs)
+        row += self.rank * self.bs          # the stream in the whole `streams`-row layout
+        sl = self.last_len if batch == self.n_batches - 1 else self.seq_len
+        st = row * self.bl + batch * self.seq_len
         txt = self.chunks[st: st + sl + 1]
         # Same lookup as Chunks.doc_idx: stream position -> document (in the current order).
         docs = np.searchsorted(self.chunks.cumlens, np.arange(st, st + sl) + 1) - 1
@@ -69,6 +89,7 @@ class ContextLanguageModelLoader(LMDataLoader):
             if dataset is not None:
                 raise ValueError("a ContextLanguageModelLoader over a new dataset needs its doc_features")
             doc_features = self.doc_features
+        kwargs.setdefault("bs", self.streams)   # a new loader is whole; shard it again if needed
         return super().new(dataset=dataset, seq_len=seq_len, doc_features=doc_features, **kwargs)
 
 
