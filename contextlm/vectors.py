@@ -212,7 +212,9 @@ def apply_vectors(learn, emb, path: str | Path, vocab: Sequence[str], freeze: bo
                   counts: Sequence[int] | None = None, progress: bool = True,
                   log: Callable[[str], None] | None = print) -> VectorsReport:
     """Copy the vectors of `path` into the rows of `emb` (an `nn.Embedding` of `learn.model`)
-    for the words of `vocab` it has, and, with `freeze`, keep the whole matrix fixed.
+    for the words of `vocab` it has, and, with `freeze`, keep the whole matrix fixed. Rows are
+    copied as published, not rescaled to the random init's range (GloVe's values are ~10x
+    fastai's +-0.1): fine-tuning and the LSTMs adapt, and a frozen matrix keeps its geometry.
 
     Freezing refuses an embedding whose weight another module shares (a decoder tied to it,
     as fastai's AWD-LSTM is by default): the output layer would silently stop learning, and

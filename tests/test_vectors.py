@@ -3,6 +3,7 @@ files, frozen and fine-tuned embeddings of the VAE and the LM through `fit`, the
 `--vectors` flags end to end, and model folders that load without the vectors file."""
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,8 @@ def _vae(tmp_path, freeze):
     report = apply_vectors(learn, learn.model.emb, write(tmp_path / "v.txt", lines), learn.vocab.itos, freeze,
                            progress=False, log=None)
     rows = [learn.vocab.stoi[w] for w in vecs]
-    assert report.covered == 5 and torch.equal(learn.model.emb.weight[rows].detach(), torch.tensor(np.stack(list(vecs.values()))))
+    assert report.covered == 5
+    assert torch.equal(learn.model.emb.weight[rows].detach(), torch.tensor(np.stack(list(vecs.values()))))
     return learn
 
 
@@ -205,3 +207,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, msg):
     err = capsys.readouterr().err.strip()
     assert msg.format(**fill) in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_tense_cvae_takes_character_vectors(tmp_path):
+    from contextlm.tense.data import read_test_pairs, read_verb_lines
+    from contextlm.tense.model import TrainSettings, train_tense_cvae
+    fixtures = Path(__file__).parent / "fixtures"
+    lines, vecs = word_vectors("abcdefghijklmnopqrstuvwxyz", 3)
+    s = TrainSettings(epochs=1, bs=32, vectors=str(write(tmp_path / "chars.txt", lines)), freeze_vectors=True,
+                      model=dict(emb_sz=3, enc_hidden=8, dec_hidden=8, latent_sz=2, label_emb_sz=2))
+    verbs, pairs = read_verb_lines(fixtures / "verbs.txt")[:4], read_test_pairs(fixtures / "verbs_pairs.txt")[:1]
+    learn = train_tense_cvae(verbs, pairs, s, progress=False)
+    assert learn.vectors_report["frozen"] and learn.vectors_report["token_share"] == 1.0
+    for ch, i in learn.vocab.stoi.items():
+        if ch in vecs:
+            assert torch.equal(learn.model.emb.weight[i].detach(), torch.from_numpy(vecs[ch]))
