@@ -51,6 +51,11 @@ def gaussian_kl(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) 
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0)
 
 
+def inside(lengths: Tensor, T: int) -> Tensor:
+    """`[B, 1, T]`: which of T positions lie inside sentences of `lengths` (a channels-first mask)."""
+    return (torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)).unsqueeze(1)
+
+
 class LadderVAE(SentenceVAE):
     """Sønderby et al. (2016) Ladder VAE on the base's encoder and decoder; see the module docstring."""
 
@@ -85,12 +90,12 @@ class LadderVAE(SentenceVAE):
         if self.config.ladder_layers == "linear":
             ds = list(accumulate(self.up, lambda d, f: self.act(f(d)), initial=x[:, 0]))[1:]
         else:
-            x, n, ds = x.transpose(1, 2), lengths.to(x.device), []
+            n, ds = lengths.to(x.device), []
+            x = x.transpose(1, 2) * inside(n, x.shape[1])
             for conv in self.up:
-                mask = (torch.arange(x.shape[-1], device=x.device) < n.unsqueeze(1)).unsqueeze(1)
-                x, n = self.act(conv(x * mask)), (n + 1) // 2
-                mask = (torch.arange(x.shape[-1], device=x.device) < n.unsqueeze(1)).unsqueeze(1)
-                ds.append((x * mask).sum(-1) / n.unsqueeze(1))
+                x, n = self.act(conv(x)), (n + 1) // 2
+                x = x * inside(n, x.shape[-1])
+                ds.append(x.sum(-1) / n.unsqueeze(1))
         return [tuple(head(d).chunk(2, -1)) for head, d in zip(self.to_gauss, ds)]
 
     def top_down(self, ups: list[Gaussian], sample: bool) -> list[tuple[Tensor, Gaussian, Gaussian | None]]:
