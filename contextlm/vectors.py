@@ -169,6 +169,8 @@ def read_vectors(path: str | Path, vocab: Sequence[str], emb_sz: int | None = No
         except ValueError:
             bad = next(v for v in values.split() if not _is_number(v))
             raise VectorsError(f"{path}: line {at}: {word!r}: {bad!r} is not a number") from None
+        if not np.isfinite(matrix[i]).all():
+            raise VectorsError(f"{path}: line {at}: {word!r}: a value is not finite (nan or inf)")
         mask[i] = True
     looked_up = [i for ids in wanted.values() for i in ids]
     missing = [i for i in looked_up if not mask[i]]

@@ -65,6 +65,7 @@ def test_word2vec_header_and_gzip_read_the_same(tmp_path):
     (["the 1 2 3", "dog 4 5 6", "cat 7 8"], 3, "{p}: line 3: 'cat' has 2 values where the lines before it have 3"),
     (["4 3", "the 1 2 3 4"], None, "{p}: line 2: 'the' has 4 values where the header says 3"),
     (["the 1 2 3", "dog 4 x 6"], 3, "{p}: line 2: 'dog': 'x' is not a number"),
+    (["the 1 2 3", "dog 4 nan 6"], 3, "{p}: line 2: 'dog': a value is not finite"),
     ([], 3, "{p}: no vectors in it (empty file)"),
     (["apple 1 2 3", "pear 4 5 6"], 3, "{p}: none of the 4 vocabulary words has a vector (e.g. the, Dog, Cat"),
 ])
