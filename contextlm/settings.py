@@ -27,12 +27,12 @@ T = TypeVar("T")
 
 def setting(default: Any = MISSING, help: str = "", group: str = "settings", *, choices: Iterable | None = None,
             min: float | None = None, max: float | None = None, gt: float | None = None,
-            cli: bool = True, default_factory: Any = MISSING) -> Any:
+            cli: bool = True, default_factory: Any = MISSING, metavar: str | None = None) -> Any:
     """A dataclass field with what the checks and the CLI need: `help`, the `--help` group,
-    allowed `choices`, bounds (`min`/`max` inclusive, `gt` exclusive); `cli=False` keeps it
-    off the command line (ids, sizes that come from the data)."""
+    allowed `choices`, bounds (`min`/`max` inclusive, `gt` exclusive), the `metavar` its flag
+    shows (`FILE`); `cli=False` keeps it off the command line (ids, sizes from the data)."""
     meta = dict(help=help, group=group, choices=tuple(choices) if choices is not None else None,
-                min=min, max=max, gt=gt, cli=cli)
+                min=min, max=max, gt=gt, cli=cli, metavar=metavar)
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -192,6 +192,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: Ite
                       metavar="N" if kind == "int" else "X")
         if m.get("choices"):  # checked by check_field, so a wrong one is the same one-line error
             kw.update(metavar="{" + ",".join(map(str, m["choices"])) + "}")
+        if m.get("metavar"):
+            kw.update(metavar=m["metavar"])
         g.add_argument(flag(f.name), **kw)
 
 

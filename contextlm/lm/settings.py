@@ -62,7 +62,7 @@ class LMSettings(JSONSettings):
     # pretrained vectors
     vectors: str | None = setting(None, "initialise the word embedding from this GloVe or word2vec text file (.txt or "
                                         ".gz; its dimension must be --emb-sz); words it lacks keep their random init",
-                                  "pretrained vectors")
+                                  "pretrained vectors", metavar="FILE")
     freeze_vectors: bool = setting(False, "keep the embedding fixed in training (needs --vectors and "
                                           "--no-tie-weights)", "pretrained vectors")
     # training

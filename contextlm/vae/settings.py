@@ -44,7 +44,7 @@ class VAETrainSettings(JSONSettings):
     iw_samples: int = setting(0, "importance samples for the validation IW-NLL (0: off)", "evaluation", min=0, max=100_000)
     vectors: str | None = setting(None, "initialise the token embedding from this GloVe or word2vec text file (.txt "
                                         "or .gz; its dimension must be --emb-sz); tokens it lacks keep their random "
-                                        "init", "pretrained vectors")
+                                        "init", "pretrained vectors", metavar="FILE")
     freeze_vectors: bool = setting(False, "keep the embedding fixed in training (needs --vectors)", "pretrained vectors")
     model: dict[str, Any] = setting(None, "VAEConfig overrides", cli=False, default_factory=dict)
 
