@@ -1,4 +1,5 @@
-"""`contextlm train vae`, `contextlm sample`, `contextlm interpolate`, `contextlm reconstruct`."""
+"""`contextlm train vae`, `contextlm sample`, `contextlm interpolate`, `contextlm reconstruct`,
+`contextlm neighbours`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,6 +19,9 @@ def register(sub, groups) -> None:
         "contextlm train vae --ptb ../shared/data/ptb --epochs 4 --latent-sz 32 --kl-schedule cyclical --out runs/vae",
         "contextlm train vae --data data/synthetic_reviews.csv --sentences --features energy --out runs/vae-energy",
         "contextlm train vae --data titles.csv --text-col title --tokenizer char --max-len 40 --out runs/vae-chars",
+        "contextlm train vae --ptb ../shared/data/ptb --arch hybrid --alpha 0.2 --out runs/vae-hybrid",
+        "contextlm train vae --ptb ../shared/data/ptb --arch ladder --ladder-sizes 32 16 8 --out runs/vae-ladder",
+        "contextlm train vae --ptb ../shared/data/ptb --arch cnn --latent-map --prior gmm --components 8 --out runs/x",
         "contextlm train vae --ptb ../shared/data/ptb --no-use-latent --out runs/lm-twin",
         "contextlm train vae --ptb ../shared/data/ptb --config runs/vae/settings.json --epochs 8 --out runs/vae8",
         "contextlm train vae --ptb ../shared/data/ptb --epochs 8 --save-every 1000 --out runs/vae8 --resume",
@@ -38,10 +42,13 @@ def register(sub, groups) -> None:
         "contextlm sample --model runs/vae -n 10",
         "contextlm sample --model runs/vae-energy --feature energy=0.9 --temperature 0.7 -n 20",
         "contextlm sample --model runs/vae --method greedy --out samples.txt",
+        "contextlm sample --model runs/vae-gmm --component 3 -n 10",
     ], _sample)
     _model_args(p)
     add_sampling_arguments(p, max_len=None, seed=False)
     p.add_argument("--method", choices=["sample", "greedy", "beam"], default="sample")
+    p.add_argument("--component", type=number(int, min=0, max=4095),
+                   help="draw z from this component of a mixture prior (--prior gmm)")
     add_output_arguments(p, "write the samples, one per line (.txt)")
 
     p = add_command(sub, "interpolate", "decode points between two sentences in latent space (homotopy)", [
@@ -54,6 +61,17 @@ def register(sub, groups) -> None:
     p.add_argument("--steps", type=number(int, min=2, max=1000), default=8, help="points including both ends")
     p.add_argument("--path", choices=["lerp", "slerp"], default="lerp")
     p.add_argument("--method", choices=["greedy", "beam", "sample"], default="greedy")
+    add_output_arguments(p, "write the table (.csv, .tsv, .json, .jsonl, .parquet)")
+
+    p = add_command(sub, "neighbours", "the training sentences closest to a sentence in latent space (cosine)", [
+        'contextlm neighbours "it was my turn" --model runs/vae --pool train.txt -k 5',
+        'contextlm neighbours "i love this song" --model runs/vae --pool sentences.txt --out near.csv',
+    ], _neighbours)
+    p.add_argument("text")
+    _model_args(p)
+    p.add_argument("--pool", type=Path, required=True,
+                   help="file with one candidate sentence per line (a model folder holds no training text)")
+    p.add_argument("-k", type=number(int, min=1, max=100_000), default=5, help="neighbours to list (default 5)")
     add_output_arguments(p, "write the table (.csv, .tsv, .json, .jsonl, .parquet)")
 
     p = add_command(sub, "reconstruct", "encode sentences and decode them back", [
@@ -152,7 +170,8 @@ def _sample(args) -> int:
     cond = _condition(args, learn)
     features, label = (cond, None) if isinstance(cond, dict) else (None, cond)
     texts = learn.sample(args.n, features=features, label=label, temperature=args.temperature,
-                         method=args.method, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
+                         method=args.method, component=args.component, top_k=args.top_k, top_p=args.top_p,
+                         min_p=args.min_p)
     for t in texts:
         print(t)
     if args.out:
@@ -170,6 +189,20 @@ def _interpolate(args) -> int:
         print(f"{row.t:.2f}  {row.text}")
     if args.out:
         wrote(write_table_atomic(table, args.out), "homotopy")
+    return 0
+
+
+def _neighbours(args) -> int:
+    if args.out:
+        check_output(args.out, "--out", args.overwrite, TABLES, inputs=(args.pool,))
+    pool = read_lines(args.pool, "--pool")
+    learn = _load(args)
+    learn.check_texts([args.text])
+    table = learn.neighbours(args.text, k=args.k, cond=_condition(args, learn), pool=pool)
+    for row in table.itertuples():
+        print(f"{row.cosine:.3f}  {row.text}")
+    if args.out:
+        wrote(write_table_atomic(table, args.out), "neighbours")
     return 0
 
 
