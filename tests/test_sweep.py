@@ -165,3 +165,39 @@ def test_a_bad_param_is_a_one_line_error(tmp_path, data, capsys, param, message)
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("contextlm: error: --param") and message in err
     assert not (tmp_path / "s.sqlite").exists()
+
+
+# -- --storage URL: workers that share one database (issue 15) -----------------------------------------
+def test_two_workers_on_one_storage_never_run_the_same_trial(tmp_path, data):
+    """Two `contextlm sweep lm --storage URL` commands at once, as on two machines (own registry,
+    own best folder): the database hands every trial to one of them, and they stop together."""
+    import subprocess
+    import sys
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    procs = [subprocess.Popen([sys.executable, "-m", "contextlm", "sweep", "lm", "--data", str(data), "--storage", url,
+                               "--study-name", "titles", *PARAMS, "--trials", "4", "--runs-dir", str(tmp_path / f"runs{i}"),
+                               "--best-out", str(tmp_path / f"best{i}"), "--sampler-seed", str(i), *TINY],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}) for i in range(2)]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    trials = optuna.load_study(study_name="titles", storage=url).trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 4 and len({t.number for t in trials}) == len(trials)
+    ran = [json.loads(p.read_text())["sweep"]["trial"] for i in range(2) for p in (tmp_path / f"runs{i}").glob("*/run.json")]
+    assert len(ran) == len(set(ran)) == len(trials)          # every trial run once, by one worker
+    assert all("shared.db" in o and "(study titles)" in o for o in outs)
+
+
+def test_storage_urls_are_checked_and_never_shown_with_their_password(tmp_path, data, capsys):
+    from contextlm.experiments.sweep_study import redact_url
+    assert redact_url("postgresql://me:s3cret@db.lab:5432/optuna") == "postgresql://me:***@db.lab:5432/optuna"
+    assert redact_url("sqlite:///runs/x.db") == "sqlite:///runs/x.db"
+    base = ["sweep", "lm", "--data", str(data), *PARAMS, *TINY]
+    for extra, expected in ((["--storage", "postgresql://me:s3cret@127.0.0.1:1/optuna"], "--storage postgresql://me:***@"),
+                            (["--storage", "not a url"], "--storage not a url: not a database URL"),
+                            (["--storage", "sqlite:///x.db", "--study", str(tmp_path / "a.sqlite")], "exactly one of"),
+                            ([], "exactly one of")):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and expected in err and "s3cret" not in err, err

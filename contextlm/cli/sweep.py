@@ -27,6 +27,8 @@ def register(sub, groups) -> None:
         epilog="examples:\n"
                "  contextlm sweep lm --data songs.csv --study runs/sweeps/lm.sqlite --param lr=log:1e-4:1e-2 "
                "--param drop_mult=0.2:1.0 --trials 20 --jobs 2\n"
+               "  contextlm sweep lm --data songs.csv --storage postgresql://me@db.lab/optuna --study-name lm-titles "
+               "--param lr=log:1e-4:1e-2 --trials 40   # the same command on every machine\n"
                "  contextlm sweep show runs/sweeps/lm.sqlite",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = group.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND", required=True)
@@ -73,9 +75,15 @@ def register(sub, groups) -> None:
 def _sweep_arguments(p, kind: str) -> None:
     from ..experiments.sweep_params import DEFAULT_METRIC, METRICS
     g = p.add_argument_group("the sweep")
-    g.add_argument("--study", type=Path, required=True, metavar="FILE",
+    g.add_argument("--study", type=Path, metavar="FILE",
                    help="the study's SQLite file (created, or resumed when it exists: --trials counts its finished "
-                        "trials); the study is named after the file")
+                        "trials); the study is named after the file. One of --study / --storage")
+    g.add_argument("--storage", metavar="URL",
+                   help="instead of --study: any database Optuna supports, shared by workers on several machines "
+                        "that run the same command (sqlite:///runs/sweeps/lm.db, postgresql://user:pass@host/db, "
+                        "mysql+pymysql://user:pass@host/db); the password is never printed")
+    g.add_argument("--study-name", metavar="NAME",
+                   help="the study in --storage (default contextlm-lm / contextlm-vae)")
     g.add_argument("--param", action="append", required=True, metavar="NAME=RANGE", help=PARAM_HELP)
     g.add_argument("--trials", type=number(int, min=1, max=100_000), default=20,
                    help="finished (complete or pruned) trials the study should hold; a rerun runs only the missing "
@@ -122,9 +130,14 @@ def _sweep(args, kind: str, base) -> int:
     from ..errors import ContextLMError
     from ..experiments.sweep import SweepPlan, run_sweep
     from ..experiments.sweep_params import parse_params, trial_settings
-    from ..experiments.sweep_study import study_path
+    from ..experiments.sweep_study import check_storage_url, redact_url, study_path
     params = parse_params(args.param, kind)          # before anything heavy loads
-    study = study_path(args.study)
+    if (args.study is None) == (args.storage is None):
+        raise ContextLMError("give exactly one of --study FILE or --storage URL")
+    if args.study_name is not None and args.storage is None:
+        raise ContextLMError("--study-name names a study in --storage; a --study file names its study after itself")
+    study = study_path(args.study) if args.study is not None else None
+    storage_url = check_storage_url(args.storage) if args.storage is not None else None
     data = getattr(args, "data", None)
     if data is not None and not Path(data).exists():
         raise ContextLMError(f"--data {data}: no such file")
@@ -132,18 +145,20 @@ def _sweep(args, kind: str, base) -> int:
     trial_settings(kind, base.to_dict(), params,
                    {p.name: p.choices[0] if p.kind == "cat" else p.low for p in params})
     command = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    if storage_url:
+        command["storage"] = redact_url(storage_url)
     plan = SweepPlan(kind=kind, base=base.to_dict(), params=params, study=study, data=data,
                      ptb=getattr(args, "ptb", None), trials=args.trials, jobs=args.jobs, metric=args.metric,
                      direction=args.direction or "", pruner=args.pruner, prune_startup=args.prune_startup,
                      prune_warmup=args.prune_warmup, sampler_seed=args.sampler_seed, best_out=args.best_out,
-                     runs_dir=args.runs_dir, command=command)
+                     runs_dir=args.runs_dir, command=command, storage_url=storage_url, name=args.study_name)
     from ..experiments.sweep_study import BEST_FILE
     if Path(plan.best_out).exists() and not (Path(plan.best_out) / BEST_FILE).is_file():
         raise ContextLMError(f"--best-out {plan.best_out} exists and is not a sweep's best folder (no {BEST_FILE}); "
                              f"choose another --best-out")
     res = run_sweep(plan)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(res["counts"].items()))
-    print(f"\n{plan.study}: {counts or 'no trials'}")
+    print(f"\n{plan.where}: {counts or 'no trials'}")
     if res["best"]:
         b = res["best"]
         params_ = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in b["params"].items())
@@ -152,7 +167,8 @@ def _sweep(args, kind: str, base) -> int:
             wrote(res["best_out"], "best trial's model (settings.json, sweep.json)")
     else:
         print("no trial completed yet")
-    print(f"see `contextlm sweep show {plan.study}`")
+    if not plan.shared:
+        print(f"see `contextlm sweep show {plan.study}`")
     return 0
 
 

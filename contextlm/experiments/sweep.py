@@ -9,7 +9,14 @@ worker processes, bad trials pruned after any epoch.
   `SentenceVAESettings` and the `VAEConfig` fields that go into `model`), and a range is
   checked against the field's declared bounds before any work.
 - Resuming: `--trials` counts the study's finished (complete or pruned) trials; a rerun runs
-  only the missing ones. Trials a killed sweep left `RUNNING` are marked failed (and
+  only the missing ones.
+- Several machines: `--storage URL` (any database Optuna supports: `sqlite:///file.db` on one
+  machine, `postgresql://user@host/db` or `mysql+pymysql://...` for many) instead of `--study
+  FILE`. Every worker runs the same command; the database hands each trial to one worker, each
+  worker stops once the study holds `--trials` finished trials (a concurrent one may finish a
+  few more), and a worker that dies is noticed by Optuna's heartbeat (its trial fails after
+  `GRACE_S` and is replaced). No study lock and no failing of other workers' running trials.
+  The URL is never printed or recorded with its password. Trials a killed sweep left `RUNNING` are marked failed (and
   replaced). A study made with other settings, parameters, metric or data is refused.
 - Each trial trains through the library trainer (`train_lm` / `train_vae`, no progress
   bars) with `OptunaPruning` (contextlm/experiments/pruning.py) and is recorded in the run
@@ -26,6 +33,7 @@ import json
 import math
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +41,8 @@ from typing import Any, Callable
 from ..errors import ContextLMError
 from .sweep_params import DEFAULT_METRIC, Param, check_metric, default_direction, trial_settings
 from .sweep_report import short_value, summary
-from .sweep_study import BEST_FILE, SWEEP_ATTR, check_data, file_lock, finished_trials, open_study, read_best, storage
+from .sweep_study import (BEST_FILE, SWEEP_ATTR, check_data, file_lock, finished_trials, open_study, read_best,
+                          redact_url, storage)
 
 
 # -- the plan ---------------------------------------------------------------------------------------
@@ -42,7 +51,7 @@ class SweepPlan:
     kind: str                                  # 'lm' | 'vae'
     base: dict[str, Any]                       # the fixed settings (to_dict of LMSettings / SentenceVAESettings)
     params: list[Param]
-    study: str | Path                          # the SQLite file
+    study: str | Path | None = None            # the SQLite file (or `storage_url`)
     data: str | Path | None = None
     ptb: str | Path | None = None              # VAE only: a PTB folder instead of --data
     trials: int = 20
@@ -56,21 +65,40 @@ class SweepPlan:
     best_out: str | Path | None = None         # default: STUDY without .sqlite + '-best'
     runs_dir: str | Path | None = None
     command: dict[str, Any] = field(default_factory=dict)   # the parsed arguments, for the registry
+    storage_url: str | None = None             # a database several workers (machines) share
+    name: str | None = None                    # the study's name in `storage_url` (default contextlm-KIND)
 
     def __post_init__(self):
         self.metric = self.metric or DEFAULT_METRIC[self.kind]
         self.column = check_metric(self.kind, self.metric)
         self.direction = self.direction or default_direction(self.metric)
-        self.study = Path(self.study)
-        self.best_out = Path(self.best_out) if self.best_out else default_best_out(self.study)
+        if (self.study is None) == (self.storage_url is None):
+            raise ContextLMError("give exactly one of --study FILE or --storage URL")
+        self.study = Path(self.study) if self.study is not None else None
+        self.name = self.name or (self.study.stem if self.study else f"contextlm-{self.kind}")
+        self.best_out = Path(self.best_out) if self.best_out else default_best_out(self)
+
+    @property
+    def shared(self) -> bool:
+        """The study lives in a database other workers may use at the same time."""
+        return self.storage_url is not None
 
     @property
     def study_name(self) -> str:
-        return self.study.stem
+        return self.name
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.study.resolve()}"
+        return self.storage_url or f"sqlite:///{self.study.resolve()}"
+
+    @property
+    def flag(self) -> str:
+        return "--storage" if self.shared else "--study"
+
+    @property
+    def where(self) -> str:
+        """The study as printed and recorded (a URL without its password)."""
+        return f"{redact_url(self.url)} (study {self.name})" if self.shared else str(self.study)
 
     def identity(self, data: list[dict[str, Any]]) -> dict[str, Any]:
         """What a resumed study must share with this command (not --trials, --jobs, the pruner)."""
@@ -79,8 +107,10 @@ class SweepPlan:
                 "data": [d["sha256"] for d in data]}
 
 
-def default_best_out(study: Path) -> Path:
-    return study.with_name(f"{study.stem}-best")
+def default_best_out(plan: SweepPlan) -> Path:
+    if plan.study is not None:
+        return plan.study.with_name(f"{plan.study.stem}-best")
+    return Path("runs") / "sweeps" / f"{plan.name}-best"
 
 
 
@@ -90,19 +120,21 @@ def run_sweep(plan: SweepPlan, log: Callable[[str], None] = print) -> dict[str, 
     processes; return a summary (counts, best trial, best folder)."""
     from .session import data_digests
     data = data_digests([plan.data, plan.ptb])
-    with file_lock(plan.study.with_name(f".{plan.study.name}.lock"), f"study {plan.study}"):
+    lock = (nullcontext() if plan.shared else
+            file_lock(plan.study.with_name(f".{plan.study.name}.lock"), f"study {plan.study}"))
+    with lock:
         study = open_study(plan, data, log)
         done = len(finished_trials(study))
         missing = plan.trials - done
         if missing <= 0:
-            log(f"{plan.study}: {done} finished trials already (--trials {plan.trials}); nothing to run")
+            log(f"{plan.where}: {done} finished trials already (--trials {plan.trials}); nothing to run")
             return summary(plan)
         check_data(plan)
         jobs = min(plan.jobs, missing)
         shares = [missing // jobs + (i < missing % jobs) for i in range(jobs)]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cores // jobs)
-        log(f"{plan.study}: {done} finished trials; running {missing} more in {jobs} process(es) of {threads} "
+        log(f"{plan.where}: {done} finished trials; running {missing} more in {jobs} process(es) of {threads} "
             f"thread(s); {plan.direction} {plan.metric}")
         cfg = _worker_config(plan, data)
         if jobs == 1:
@@ -114,7 +146,8 @@ def run_sweep(plan: SweepPlan, log: Callable[[str], None] = print) -> dict[str, 
 
 def _worker_config(plan: SweepPlan, data) -> dict[str, Any]:
     return {"kind": plan.kind, "base": plan.base, "params": [vars(p) for p in plan.params],
-            "url": plan.url, "study": str(plan.study), "name": plan.study_name, "data": str(plan.data) if plan.data else None,
+            "url": plan.url, "shared": plan.shared, "trials": plan.trials,
+            "study": plan.where if plan.shared else str(plan.study.resolve()), "name": plan.study_name, "data": str(plan.data) if plan.data else None,
             "ptb": str(plan.ptb) if plan.ptb else None, "metric": plan.metric, "column": plan.column,
             "direction": plan.direction, "pruner": plan.pruner, "prune_startup": plan.prune_startup,
             "prune_warmup": plan.prune_warmup, "sampler_seed": plan.sampler_seed, "best_out": str(plan.best_out),
@@ -151,7 +184,8 @@ def _worker(cfg: dict[str, Any], n_trials: int, index: int, threads: int, in_pro
     sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + index)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=cfg["prune_startup"], n_warmup_steps=cfg["prune_warmup"])
               if cfg["pruner"] == "median" else optuna.pruners.NopPruner())
-    study = optuna.load_study(study_name=cfg["name"], storage=storage(cfg["url"]), sampler=sampler, pruner=pruner)
+    study = optuna.load_study(study_name=cfg["name"], storage=storage(cfg["url"], shared=cfg["shared"]),
+                              sampler=sampler, pruner=pruner)
     objective = Objective(cfg)
 
     def said(study, trial):
@@ -160,8 +194,13 @@ def _worker(cfg: dict[str, Any], n_trials: int, index: int, threads: int, in_pro
         print(f"trial #{trial.number} {trial.state.name.lower()}{value} ({params})"
               + (f" [worker {index}]" if not in_process else ""), flush=True)
 
+    callbacks = [said]
+    if cfg["shared"]:   # other workers finish trials too: stop once the study holds enough
+        from optuna.study import MaxTrialsCallback
+        from optuna.trial import TrialState
+        callbacks.append(MaxTrialsCallback(cfg["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED)))
     try:
-        study.optimize(objective, n_trials=n_trials, catch=(ContextLMError,), callbacks=[said])
+        study.optimize(objective, n_trials=n_trials, catch=(ContextLMError,), callbacks=callbacks)
     except KeyboardInterrupt:
         if in_process:
             raise
@@ -186,7 +225,7 @@ class Objective:
         trial.set_user_attr("settings", s.to_dict())
         record = RunRecord.start(cfg["kind"], settings=s.to_dict(), runs=cfg["runs_dir"], data=cfg["digests"],
                                  args=_Args(cfg["command"]),
-                                 extra={"sweep": {"study": str(Path(cfg["study"]).resolve()), "name": cfg["name"],
+                                 extra={"sweep": {"study": cfg["study"], "name": cfg["name"],
                                                   "trial": trial.number}})
         cb = OptunaPruning(trial, cfg["column"])
         try:
@@ -248,7 +287,7 @@ class Objective:
             else:
                 from ..vae.train import save_vae_run
                 save_vae_run(trained, best, overwrite=True)
-            info = {"study": str(Path(cfg["study"]).resolve()), "name": cfg["name"], "token": token,
+            info = {"study": cfg["study"], "name": cfg["name"], "token": token,
                     "trial": trial.number, "metric": cfg["metric"], "direction": cfg["direction"], "value": value,
                     "params": values, "run_id": trial.user_attrs.get("run_id")}
             (best / BEST_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")

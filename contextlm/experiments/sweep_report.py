@@ -17,7 +17,7 @@ def short_value(v: Any) -> str:
 
 def summary(plan: SweepPlan) -> dict[str, Any]:
     import optuna
-    study = optuna.load_study(study_name=plan.study_name, storage=storage(plan.url))
+    study = optuna.load_study(study_name=plan.study_name, storage=storage(plan.url, shared=plan.shared))
     counts: dict[str, int] = {}
     for t in study.trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
