@@ -42,7 +42,8 @@ class VAEConfig(JSONSettings):
     ladder_hidden: int = setting(256, "width of the ladder's deterministic layers", "architecture", min=1, max=65536)
     ladder_layers: str = setting("linear", "the ladder's bottom-up deterministic layers", "architecture",
                                  choices=LADDER_LAYERS)
-    conv_channels: int = setting(256, "channels of the convolution layers (cnn, hybrid, conv ladder)",
+    conv_channels: int = setting(256, "channels of the widest convolution layer (cnn, hybrid: each layer nearer the "
+                                      "tokens has half, as in Semeniuta et al.; conv ladder: every layer)",
                                  "architecture", min=1, max=65536)
     conv_layers: int = setting(3, "stride-2 convolution layers of the encoder (mirrored by the deconvolution)",
                                "architecture", min=1, max=12)

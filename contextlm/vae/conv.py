@@ -4,14 +4,16 @@ replace the encoder and the decoder of `SentenceVAE`; the latent, the prior, KL,
 condition and the generation API are the base class's.
 
     tokens padded to L (seq_len rounded up to a multiple of 2**conv_layers) -> embedding
-      -> conv_layers x [Conv1d(kernel_size, stride 2), BatchNorm, ReLU]
+      -> conv_layers x [Conv1d(kernel_size, stride 2), BatchNorm, ReLU], channels doubling
+         up to conv_channels (256: 64, 128, 256)
       -> feature map [B, conv_channels, P]          (P = L / 2**conv_layers)
       -> flattened -> (mu, logvar) [B, latent_sz]    (global latent)
          or per position -> (mu, logvar) [B, P, latent_sz]      (latent_map)
     z (+ condition) -> Linear + ReLU -> [B, conv_channels, P]   (global latent)
          or the sampled map itself [B, latent_sz + cond, P]     (latent_map)
-      -> conv_layers x [ConvTranspose1d(kernel_size, stride 2), BatchNorm, ReLU]
-      -> deconvolution features [B, L, conv_channels]; position t predicts target t
+      -> conv_layers x [ConvTranspose1d(kernel_size, stride 2), BatchNorm, ReLU], channels
+         halving back (256: 128, 64, 64)
+      -> deconvolution features [B, L, features]; position t predicts target t
     ConvVAE:   features -> `out` -> the logits of every position at once (not autoregressive)
     HybridVAE: [previous token; features at t; condition] -> LSTM/GRU -> `out` -> logits,
                plus features -> `aux_out`: auxiliary logits, loss weight `alpha`
@@ -20,9 +22,12 @@ Layer choices follow the authors' code (ssemeniuta/textvae, `lm_vae.py`): stride
 convolutions instead of pooling, batch norm and ReLU after every (de)convolution, the
 flattened last feature map to (mu, logvar) and a Linear + ReLU from z back to that map.
 Flattening rather than pooling keeps where in the sentence each feature was found, which
-a fixed-length deconvolution must rebuild position by position. Unlike the paper, every
-layer has `conv_channels` channels (one setting), and tokens enter through `emb` (so
-pretrained vectors apply) rather than one-hot. Nothing is word-specific: a vocabulary of
+a fixed-length deconvolution must rebuild position by position. The channel pyramid is
+the paper's too (128/256/512 for characters): a layer's cost is length x channels², so
+halving the channels wherever the length doubles keeps every layer about as cheap as the
+narrowest and makes the decoder many times faster than an LSTM over the same positions
+(BENCHMARKS.md, VAE zoo). Tokens enter through `emb` (so pretrained vectors apply) rather
+than one-hot. Nothing is word-specific: a vocabulary of
 characters works the same. `z_init`/`z_concat` do not apply: z reaches the decoder only
 through the deconvolution.
 """
@@ -71,9 +76,19 @@ class ConvVAE(SentenceVAE):
         return self.map_len * 2 ** self.config.conv_layers
 
     # -- encoder ------------------------------------------------------------------------------
+    def pyramid(self) -> list[int]:
+        """Output channels of the encoder's layers: doubling up to `conv_channels`."""
+        c = self.config
+        return [max(1, c.conv_channels >> (c.conv_layers - 1 - i)) for i in range(c.conv_layers)]
+
+    @property
+    def features(self) -> int:
+        """Width of the deconvolution's output per position (the pyramid's narrowest)."""
+        return self.pyramid()[0]
+
     def build_encoder(self) -> int:
         c = self.config
-        widths = [c.emb_sz] + [c.conv_channels] * c.conv_layers
+        widths = [c.emb_sz] + self.pyramid()
         self.encoder = nn.Sequential(*[conv_block(a, b, c.kernel_size) for a, b in zip(widths, widths[1:])])
         return c.conv_channels if c.latent_map else c.conv_channels * self.map_len
 
@@ -96,7 +111,7 @@ class ConvVAE(SentenceVAE):
     def build_decoder(self) -> None:
         self.build_deconv()
         self.out_drop = nn.Dropout(self.config.out_dropout)
-        self.out = nn.Linear(self.config.conv_channels, self.config.vocab_sz)
+        self.out = nn.Linear(self.features, self.config.vocab_sz)
 
     def build_deconv(self) -> None:
         """The mirror of the encoder, from z (global: a Linear + ReLU up to the map) or from
@@ -107,12 +122,12 @@ class ConvVAE(SentenceVAE):
         else:
             self.from_z, first = nn.Sequential(nn.Linear(c.z_dim + c.cond_dim, c.conv_channels * self.map_len),
                                                nn.ReLU()), c.conv_channels
-        widths = [first] + [c.conv_channels] * c.conv_layers
+        widths = [first] + self.pyramid()[-2::-1] + [self.features]  # the encoder's mirror
         self.deconv = nn.Sequential(*[conv_block(a, b, c.kernel_size, transposed=True)
                                       for a, b in zip(widths, widths[1:])])
 
     def deconv_features(self, z: Tensor, c: Tensor) -> Tensor:
-        """`[B, L, conv_channels]` from flat codes `[B, z_dim]` and the condition `[B, cond_dim]`."""
+        """`[B, L, features]` from flat codes `[B, z_dim]` and the condition `[B, cond_dim]`."""
         B, P = z.shape[0], self.map_len
         if self.from_z is None:
             x = torch.cat([z.view(B, P, -1), c.unsqueeze(1).expand(-1, P, -1)], -1).transpose(1, 2)
@@ -153,9 +168,9 @@ class HybridVAE(ConvVAE):
     def build_decoder(self) -> None:
         c = self.config
         self.build_deconv()
-        self.aux_out = nn.Linear(c.conv_channels, c.vocab_sz)
+        self.aux_out = nn.Linear(self.features, c.vocab_sz)
         self.init_state = None  # the decoder starts from zeros (SentenceVAE.initial_state)
-        self.decoder = RNNS[c.cell](c.emb_sz + c.conv_channels + c.cond_dim, c.dec_hidden, c.n_layers,
+        self.decoder = RNNS[c.cell](c.emb_sz + self.features + c.cond_dim, c.dec_hidden, c.n_layers,
                                     batch_first=True)
         self.out_drop = nn.Dropout(c.out_dropout)
         self.out = nn.Linear(c.dec_hidden, c.vocab_sz)
