@@ -109,7 +109,8 @@ def test_teacher_forcing_and_word_dropout():
 
 @pytest.mark.parametrize("kwargs, word", [
     (dict(arch="nosuch"), "arch"),
-    (dict(conv_layers=4), "empty feature map"),
+    (dict(conv_layers=4), "one position or none"),
+    (dict(conv_layers=3, seq_len=8), "one position or none"),   # batch norm could not train on 1 sentence
     (dict(use_latent=False), "arch=rnn"),
     (dict(seq_len=0), "seq_len"),
 ])
@@ -117,6 +118,13 @@ def test_bad_config(kwargs, word):
     with pytest.raises(VAEConfigError, match=word) as err:
         tiny(**kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_one_sentence_batches_train_at_the_smallest_map():
+    model = tiny(conv_layers=3, seq_len=9).train()                    # 2 positions: batch norm has 2 values
+    tokens, lengths = pad_batch([[2, 5, 6, 3]], pad_id=1)
+    logits, *_ = model(tokens, lengths)
+    assert logits.shape[:2] == (1, 3) and torch.isfinite(logits).all()
 
 
 def test_sentence_longer_than_seq_len():
