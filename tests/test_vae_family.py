@@ -236,3 +236,20 @@ def test_evaluate_vae_command_writes_one_row_per_model(saved, tmp_path, capsys):
     assert main(["evaluate-vae", str(tmp_path), "--data", str(data)]) == 2
     assert "not a model folder" in capsys.readouterr().err
     assert main(["evaluate-vae", str(gmm), "--data", str(data), "--out", str(out)]) == 2   # exists, no --overwrite
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--arch", "nosuch"], "arch='nosuch' (--arch): expected one of rnn, cnn, hybrid, ladder"),
+    (["--arch", "ladder", "--ladder-sizes", "4", "8"], "ladder_sizes=[4, 8]: must decrease"),
+    (["--prior", "gmm", "--components", "0"], "argument --components: 0: must be >= 1"),
+    (["--arch", "cnn", "--conv-layers", "6"], "conv_layers=6 would halve seq_len=42"),
+    (["--arch", "ladder", "--latent-map"], "latent_map works with arch rnn, cnn, hybrid"),
+])
+def test_family_flags_are_one_line_errors_before_anything_is_read(flags, message, tmp_path, capsys):
+    try:
+        code = main(["train", "vae", "--data", str(tmp_path / "never-read.csv"), "--out", str(tmp_path / "m"), *flags])
+    except SystemExit as e:  # argparse's own bounds
+        code = e.code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 or err.splitlines()[-1].startswith("contextlm")
+    assert code == 2 and message in err and not (tmp_path / "m").exists()

@@ -85,6 +85,13 @@ class VAEConfig(JSONSettings):
                                  f">= 3 (the fixed sentence length; vae_learner sets it from the data)")
         if self.arch == "ladder" and any(a <= b for a, b in zip(self.ladder_sizes, self.ladder_sizes[1:])):
             raise VAEConfigError(f"ladder_sizes={self.ladder_sizes}: must decrease from bottom to top")
+        if self.arch in ("cnn", "hybrid"):
+            if not self.use_latent:
+                raise VAEConfigError(f"arch={self.arch} needs a latent; the LM baseline (use_latent=False) is arch=rnn")
+            if 2 ** self.conv_layers >= self.seq_len:  # batch norm needs 2 values per channel for 1 sentence
+                raise VAEConfigError(f"conv_layers={self.conv_layers} would halve seq_len={self.seq_len} to a "
+                                     f"feature map of one position or none (needs seq_len > 2**conv_layers = "
+                                     f"{2 ** self.conv_layers}: fewer --conv-layers or a longer --max-len)")
         ids = [self.pad_id, self.bos_id, self.eos_id, self.unk_id]
         if len(set(ids)) != 4 or not all(0 <= i < self.vocab_sz for i in ids):
             raise VAEConfigError(f"pad/bos/eos/unk ids {ids} must be distinct ids below vocab_sz={self.vocab_sz}")
@@ -93,6 +100,15 @@ class VAEConfig(JSONSettings):
     def cond_dim(self) -> int:
         """Width of the condition vector the encoder and decoder see."""
         return self.cond_sz or (self.label_emb_sz if self.n_labels else 0)
+
+    @classmethod
+    def check_model(cls, overrides: dict, seq_len: int) -> dict:
+        """`overrides` (the `model` of a training recipe) if a network with them could be
+        built for sentences of `seq_len` tokens: every rule that does not need the data,
+        checked before any data is read."""
+        checked = cls.check_overrides(overrides)
+        cls(**{"vocab_sz": 10**6, "seq_len": seq_len, **checked})
+        return checked
 
     @property
     def positions(self) -> int:

@@ -57,15 +57,6 @@ class ConvVAE(SentenceVAE):
     """CNN VAE: strided convolution encoder, transposed-convolution decoder over a fixed length."""
     autoregressive = False  # every position's logits come from z at once (decoding.generate)
 
-    def __init__(self, config: VAEConfig):
-        if not config.use_latent:
-            raise VAEConfigError(f"arch={config.arch} needs a latent; the LM baseline (use_latent=False) is arch=rnn")
-        if 2 ** config.conv_layers >= config.seq_len:  # batch norm needs 2 values per channel for 1 sentence
-            raise VAEConfigError(f"conv_layers={config.conv_layers} would halve seq_len={config.seq_len} to a "
-                                 f"feature map of one position or none (needs seq_len > 2**conv_layers = "
-                                 f"{2 ** config.conv_layers})")
-        super().__init__(config)
-
     @property
     def map_len(self) -> int:
         """P: positions of the encoder's last feature map (and of a latent map)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ContextLMError
 from ..settings import JSONSettings, setting
+from .config import VAEConfig
 from ..vectors import check_vector_settings
 
 SCHEDULES = ("linear", "cyclical", "logistic", "constant")
@@ -51,6 +52,8 @@ class VAETrainSettings(JSONSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_vector_settings(self.vectors, self.freeze_vectors)
+        # the network's own rules (arch, ladder sizes, feature maps) before any data is read
+        VAEConfig.check_model(self.model, seq_len=getattr(self, "max_len", 10_000) + 2)
 
     @property
     def kl_annealing(self) -> dict[str, Any]:
