@@ -13,7 +13,7 @@ DEMO_DIR  ?= runs/demo
 
 # Benchmarks read the public datasets from a folder (never copied into the repo).
 SHARED ?= ../shared/data
-BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense bench-conditioning bench-experiments
+BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense bench-conditioning bench-experiments bench-distributed
 
 .PHONY: install demo test bench $(BENCHES) clean
 
@@ -48,6 +48,8 @@ bench-conditioning: $(STAMP)
 	$(PY) bench/conditioning.py --corpus lyrics --data-from $(SHARED)/spotify_lyrics --ceiling-only
 bench-experiments: $(STAMP)
 	$(PY) bench/experiments.py --data-from $(SHARED)/spotify_songs
+bench-distributed: $(STAMP)
+	$(PY) bench/distributed.py --data-from $(SHARED)/spotify_songs
 
 clean:
 	rm -rf $(VENV) runs
