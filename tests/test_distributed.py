@@ -110,15 +110,32 @@ def test_batch_shard_splits_rows_and_pads_the_last_batch():
 
 
 # -- two processes ---------------------------------------------------------------------------------
+def _valid_figures(folder: Path) -> dict:
+    import pandas as pd
+    last = pd.read_csv(folder / "history.csv").iloc[-1]
+    return {k: float(v) for k, v in last.items() if k not in ("epoch", "train_loss", "time")}
+
+
 def test_two_process_lm_equals_one_process_and_one_folder(work):
+    """Weights, and the validation figures: each rank scores its rows, the sums are reduced."""
     data = str(work / "r.csv")
-    launch(["train", "lm", "--data", data, "--out", "lm2", *LM], work)
+    argv = ["train", "lm", "--data", data, *[a for a in LM if a != "--no-checkpoint"], "--keep-checkpoint"]
+    launch([*argv, "--out", "lm2"], work)
     single(["train", "lm", "--data", data, "--out", str(work / "lm1"), *LM], work)
     assert (work / "lm2" / "model.pth").is_file() and (work / "lm2" / "history.csv").is_file()
-    assert sorted(p.name for p in work.iterdir() if p.name.startswith("lm")) == ["lm1", "lm2"]
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith("lm")) == ["lm1", "lm2", "lm2.ckpt"]
     assert _max_diff(work / "lm1", work / "lm2") <= 1e-4
+    one, two = _valid_figures(work / "lm1"), _valid_figures(work / "lm2")
+    assert one.keys() == two.keys() and "valid_loss" in one
+    for k in one:
+        assert two[k] == pytest.approx(one[k], rel=1e-4), k
     runs = [p for p in (work / "registry").iterdir() if (p / "run.json").is_file()]
     assert len(runs) == 2                              # one record per command, by rank 0
+    # rank 0 alone wrote the checkpoint; a relaunch with --resume loads it on every rank
+    ckpt = work / "lm2.ckpt"
+    assert (ckpt / "checkpoint.pth").is_file() and not list(ckpt.glob(".*tmp*"))
+    launch([*argv, "--out", "lm2", "--resume", "--overwrite"], work)
+    assert _max_diff(work / "lm1", work / "lm2") <= 1e-4
 
 
 def test_two_process_vae_stack_equals_one_process(work):
@@ -130,19 +147,13 @@ def test_two_process_vae_stack_equals_one_process(work):
     launch(["train", "vae", "--data", data, "--out", "twin2", "--no-use-latent", *VAE], work)
     single(["train", "vae", "--data", data, "--out", str(work / "twin1"), "--no-use-latent", *VAE], work)
     assert _max_diff(work / "twin1", work / "twin2") <= 1e-4
+    import json
+    one, two = (json.loads((work / f / "metrics.json").read_text())[-1] for f in ("twin1", "twin2"))
+    assert one.keys() == two.keys() and {"valid_loss", "recon", "au", "mi"} <= set(one)
+    for k in one:                                      # batches round robin, sums reduced
+        if k != "train_loss":                          # (smoothed over rank 0's rows)
+            assert two[k] == pytest.approx(one[k], rel=1e-4, abs=1e-6), k
     assert sorted(p.name for p in work.iterdir() if p.name.startswith("twin")) == ["twin1", "twin2"]
-
-
-def test_two_process_resume_from_rank0_checkpoint(work):
-    """Rank 0 alone writes checkpoints; a relaunch with --resume loads them on every rank."""
-    data = str(work / "r.csv")
-    argv = ["train", "lm", "--data", data, *[a for a in LM if a != "--no-checkpoint"]]
-    argv[argv.index("--epochs") + 1] = "2"
-    launch([*argv, "--out", "lmr", "--keep-checkpoint"], work)
-    ckpt = work / "lmr.ckpt"
-    assert (ckpt / "checkpoint.pth").is_file() and not list(ckpt.glob(".*tmp*"))
-    launch([*argv, "--out", "lmr", "--resume", "--overwrite", "--keep-checkpoint"], work)
-    assert (work / "lmr" / "model.pth").is_file()
 
 
 def test_device_and_precision_flags_refuse_what_the_machine_cannot_do(work, capsys):
@@ -156,3 +167,46 @@ def test_device_and_precision_flags_refuse_what_the_machine_cannot_do(work, caps
     assert main(["train", "cvae-tense", "--out", str(work / "x"), "--device", "tpu"]) == 2
     assert "--device" in capsys.readouterr().err
     assert not (work / "x").exists()
+
+
+# -- validation: shards and the reduction, in one process ----------------------------------------
+class _TwoRanks:
+    """A stand-in for the process group: the other rank holds the given values."""
+    def __init__(self, other):
+        self.other = other
+
+    def sum(self, value):
+        return value + self.other.pop(0)
+
+    def gather(self, obj):
+        return [obj, self.other.pop(0)]
+
+
+def test_validation_shards_cover_every_batch_once():
+    from contextlm.distributed.validation import ValidationShard
+    batches = [torch.full((2,), i) for i in range(7)]
+    parts = [list(ValidationShard(batches, r, 3)) for r in range(3)]
+    assert sorted(int(b[0]) for p in parts for b in p) == list(range(7))
+    assert [len(ValidationShard(batches, r, 3)) for r in range(3)] == [3, 2, 2]
+    assert ValidationShard(batches).to_detach(torch.ones(2, requires_grad=True)).requires_grad is False
+
+
+def test_reduce_metrics_sums_accumulators_and_refuses_unknown_state():
+    from fastai.learner import AvgMetric
+    from contextlm.distributed.validation import reduce_metrics
+    from contextlm.errors import ContextLMError
+    from contextlm.vae.callbacks import LatentEvaluation, _LatentMetric
+    m = AvgMetric(lambda *a: 0)
+    m.total, m.count = torch.tensor(6.0), 3
+    ev = LatentEvaluation()
+    ev.iw, ev.n_sent, ev.n_tokens, ev.mi_sum, ev.mus = 1.0, 2, 10, 0.5, [torch.zeros(2, 4)]
+    au, mi = _LatentMetric(ev, "au", LatentEvaluation.active_units), _LatentMetric(ev, "mi", lambda e: e.mi_sum)
+    comm = _TwoRanks([torch.tensor(4.0), 2, 3.0, 1.5, 3, 20, [torch.ones(3, 4)]])
+    reduce_metrics([m, au, mi], learn=None, comm=comm)           # the evaluation is reduced once
+    assert float(m.value) == pytest.approx(2.0) and comm.other == []
+    assert (ev.iw, ev.mi_sum, ev.n_sent, ev.n_tokens) == (4.0, 2.0, 5, 30) and len(torch.cat(ev.mus)) == 5
+
+    class Opaque:
+        name = "opaque"
+    with pytest.raises(ContextLMError, match="'opaque' has no rule"):
+        reduce_metrics([Opaque()], learn=None, comm=comm)

@@ -28,9 +28,9 @@ Sharding, so one epoch on N ranks equals one epoch of one process with the same 
 - other loaders (sentence VAE, tense CVAE): every rank draws the same seeded global batch and
   keeps its block of rows (`BatchShard`); a last batch that does not divide is padded with
   its first rows (as fastai's `DistributedDL` pads), at most N-1 repeated sentences an epoch.
-- validation is not sharded: every rank scores the whole validation set with the same
-  weights, so the metrics (also the VAE's own sums, IW-NLL, active units) are exactly the
-  single-process ones on every rank, with no metric needing a reduction rule.
+- validation is sharded too (`validation.py`: the LM's rows, other loaders' whole batches
+  round robin) and every metric's sums are all-reduced, so each rank ends with the figures
+  one process computes on the whole validation set.
 
 Mixed precision is fastai's `MixedPrecision` (`to_fp16` / `to_bf16`), which autocasts on CUDA
 only: fp16 and bf16 are refused on CPU.
@@ -146,6 +146,22 @@ class DataParallel(Callback):
         if acc.process_index:
             from fastcore.basics import noop
             self.learn.logger = noop
+
+    def before_validate(self):
+        acc = self.runtime.accelerator
+        if acc is None:
+            return
+        from .validation import shard_validation
+        self._wrapped, self.learn.model = self.learn.model, unwrap(self.learn.model)
+        self.learn.dl, self._undo = shard_validation(self.learn.dl, acc.process_index, acc.num_processes)
+
+    def after_validate(self):
+        if self.runtime.accelerator is None:
+            return
+        from .validation import reduce_metrics
+        reduce_metrics(getattr(self.learn.recorder, "_valid_mets", []), self.learn)
+        self._undo()
+        self.learn.model = self._wrapped
 
     def after_fit(self):
         if self.runtime.accelerator is not None:

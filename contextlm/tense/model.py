@@ -210,6 +210,10 @@ class TenseScore(Metric):
     def accumulate(self, learn):
         self.learn = learn
 
+    def reduce_across_ranks(self, learn, comm) -> None:
+        """Computed from the model, which every rank holds whole: nothing to sum."""
+        self.learn = learn
+
     @property
     def value(self):
         return None if self.learn is None else self.fn(self.learn)

@@ -181,7 +181,17 @@ class LatentEvaluation:
     def reset(self):
         self.iw, self.n_sent, self.n_tokens, self.mi_sum = 0.0, 0, 0, 0.0
         self.mus: list[torch.Tensor] = []
-        self._seen = None
+        self._seen, self._reduced = None, False
+
+    def reduce_across_ranks(self, comm) -> None:
+        """Data-parallel validation: sums over the ranks, every rank's posterior means (once,
+        however many metrics read this evaluation)."""
+        if self._reduced:
+            return
+        self.iw, self.mi_sum = comm.sum(self.iw), comm.sum(self.mi_sum)
+        self.n_sent, self.n_tokens = int(comm.sum(self.n_sent)), int(comm.sum(self.n_tokens))
+        self.mus = [m for rank in comm.gather(self.mus) for m in rank]
+        self._reduced = True
 
     def update(self, learn):
         if self._seen == learn.iter:
@@ -211,6 +221,9 @@ class _LatentMetric(Metric):
 
     def accumulate(self, learn):
         self.ev.update(learn)
+
+    def reduce_across_ranks(self, learn, comm) -> None:
+        self.ev.reduce_across_ranks(comm)
 
     @property
     def value(self):
