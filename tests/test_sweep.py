@@ -187,6 +187,10 @@ def test_two_workers_on_one_storage_never_run_the_same_trial(tmp_path, data):
     ran = [json.loads(p.read_text())["sweep"]["trial"] for i in range(2) for p in (tmp_path / f"runs{i}").glob("*/run.json")]
     assert len(ran) == len(set(ran)) == len(trials)          # every trial run once, by one worker
     assert all("shared.db" in o and "(study titles)" in o for o in outs)
+    # the shared study is shown from its database as from a file
+    assert main(["sweep", "show", "--storage", url, "--name", "titles", "--out-dir", str(tmp_path / "png")]) == 0
+    assert (tmp_path / "png" / "titles-history.png").is_file()
+    assert main(["sweep", "show", str(tmp_path / "shared.db"), "--storage", url]) == 2
 
 
 def test_storage_urls_are_checked_and_never_shown_with_their_password(tmp_path, data, capsys):

@@ -253,3 +253,12 @@ def test_family_flags_are_one_line_errors_before_anything_is_read(flags, message
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 or err.splitlines()[-1].startswith("contextlm")
     assert code == 2 and message in err and not (tmp_path / "m").exists()
+
+
+def test_use_commands_run_on_the_named_device(saved, capsys):
+    _, gmm, _ = saved
+    assert main(["sample", "--model", str(gmm), "-n", "2", "--device", "cpu"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    if not torch.cuda.is_available():
+        assert main(["sample", "--model", str(gmm), "--device", "cuda"]) == 2
+        assert "--device cuda: no CUDA device" in capsys.readouterr().err

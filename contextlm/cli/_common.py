@@ -45,6 +45,18 @@ def add_sampling_arguments(p: argparse.ArgumentParser, n: int | None = 10, max_l
         p.add_argument("--seed", type=seed_type(), default=0, help="seed: the same seed gives the same texts (default 0)")
 
 
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the model runs: auto (cuda when torch sees a GPU, else cpu), cpu or cuda; sampling "
+                        "and scoring are batched there (default auto)")
+
+
+def model_device(args: argparse.Namespace):
+    """The torch device `--device` names (a one-line error for cuda without a GPU)."""
+    from ..distributed.runtime import resolve_device
+    return resolve_device(args.device)
+
+
 MAX_SAMPLES = 100_000  # texts one sampling command keeps in memory
 TABLES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")   # what `write_table` writes
 

@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from ..settings import number
-from ._common import (add_command, add_output_arguments, add_sampling_arguments, check_output, parse_assignments,
-                      write_lines, write_table_atomic, wrote)
+from ._common import (add_command, add_device_argument, add_output_arguments, add_sampling_arguments, check_output,
+                      model_device, parse_assignments, write_lines, write_table_atomic, wrote)
 
 
 def register(sub, groups) -> None:
@@ -59,6 +59,7 @@ def register(sub, groups) -> None:
     add_sampling_arguments(p)
     p.add_argument("--allow-unk", action="store_true", help="allow the unknown-word token in samples")
     p.add_argument("--prefix", default="", help="text every sample starts with")
+    add_device_argument(p)
     add_output_arguments(p, "also write the samples, one per line (.txt) or as a table (.csv)")
 
     p = add_command(sub, "evaluate", "perplexity of a trained model on a corpus file", [
@@ -73,6 +74,7 @@ def register(sub, groups) -> None:
     p.add_argument("--split-col", default="split")
     p.add_argument("--drop-missing", action="store_true")
     p.add_argument("--encoding", default="utf-8")
+    add_device_argument(p)
     p.add_argument("--bs", type=number(int, min=1, max=65536), default=32, help="batch size (default 32)")
     p.add_argument("--bptt", type=number(int, min=1, max=100_000), default=70, help="tokens per window (default 70)")
 
@@ -162,7 +164,7 @@ def _generate(args) -> int:
     labels = parse_assignments(args.label, "--label", numbers=False)
     if args.out:
         check_output(args.out, "--out", args.overwrite, (".txt", ".csv"))
-    lm = load_lm(args.model)
+    lm = load_lm(args.model, model_device(args))
     unknown = lm.vocab.unknown_words(args.prefix) if args.prefix.strip() else []
     if unknown:
         print(f"contextlm: warning: --prefix words not in the model's vocabulary are read as xxunk: "
@@ -200,7 +202,7 @@ def _evaluate(args) -> int:
     from ..data.io import read_table
     from ..errors import ContextLMError
     from ..lm.learner import evaluate_perplexity, load_lm
-    lm = load_lm(args.model)
+    lm = load_lm(args.model, model_device(args))
     raw = read_table(args.file, args.encoding, args.text_col)
     has_split = args.split_col in raw.columns
     corpus = corpus_from_df(raw, str(args.file), args.text_col, lm.feature_names,

@@ -64,12 +64,15 @@ def register(sub, groups) -> None:
                                 "parameter-importance plots (PNG)", [
         "contextlm sweep show runs/sweeps/lm.sqlite",
         "contextlm sweep show runs/sweeps/lm.sqlite --out-dir docs/",
+        "contextlm sweep show --storage postgresql://me@db.lab/optuna --name titles --out-dir docs/",
     ], _show)
-    p.add_argument("study", type=Path, metavar="STUDY", help="the study's SQLite file (from `contextlm sweep lm|vae`)")
-    p.add_argument("--name", help="the study in the file, when it holds several (default: its only one)")
+    p.add_argument("study", type=Path, metavar="STUDY", nargs="?",
+                   help="the study's SQLite file (from `contextlm sweep lm|vae --study`); or --storage")
+    p.add_argument("--storage", metavar="URL", help="the database of a shared study (`sweep --storage`)")
+    p.add_argument("--name", help="the study in the file or database, when it holds several (default: its only one)")
     p.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="where the PNGs go (default: beside STUDY, as STUDY-history.png and STUDY-importance.png; "
-                        "replaced)")
+                        "runs/sweeps/NAME-*.png for --storage; replaced)")
 
 
 def _sweep_arguments(p, kind: str) -> None:
@@ -173,15 +176,22 @@ def _sweep(args, kind: str, base) -> int:
 
 
 def _show(args) -> int:
+    from ..errors import ContextLMError
     from ..experiments.sweep_report import plot_study, trials_table
-    from ..experiments.sweep_study import load_sweep_study
-    study = load_sweep_study(args.study, args.name)
+    from ..experiments.sweep_study import load_sweep_study, redact_url
+    if (args.study is None) == (args.storage is None):
+        raise ContextLMError("give exactly one of STUDY (a SQLite file) or --storage URL")
+    study = load_sweep_study(args.study, args.name, url=args.storage)
+    where = args.study or redact_url(args.storage)
     if not study.trials:
-        print(f"{args.study}: study {study.study_name!r} has no trials yet")
+        print(f"{where}: study {study.study_name!r} has no trials yet")
         return 0
     print(trials_table(study))
-    out_dir = args.out_dir or args.study.parent
-    written, note = plot_study(study, out_dir, args.study.stem)
+    if args.study is not None:
+        out_dir, stem = args.out_dir or args.study.parent, args.study.stem
+    else:
+        out_dir, stem = args.out_dir or Path("runs/sweeps"), study.study_name
+    written, note = plot_study(study, out_dir, stem)
     print()
     for path in written:
         wrote(path, "optimisation history" if path.stem.endswith("history") else "parameter importance")

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..settings import number
-from ._common import add_command, seed_type, wrote
+from ._common import add_command, add_device_argument, model_device, seed_type, wrote
 
 DEFAULT_MODEL = "runs/cvae-tense"
 
@@ -122,6 +122,7 @@ def _convert(args: argparse.Namespace) -> int:
     from ..tense.model import load_tense_learner
     src, tgt = tense_code(args.src), tense_code(args.tgt)
     learn = load_tense_learner(args.model)
+    learn.model.to(model_device(args))
     method = "beam" if args.beam > 1 else "greedy"
     outputs = learn.convert(args.words, src, tgt, method=method, **({"beam_size": args.beam} if args.beam > 1 else {}))
     for word, out in zip(args.words, outputs):
@@ -135,6 +136,7 @@ def _sample(args: argparse.Namespace) -> int:
     from ..tense.metrics import gaussian_score
     from ..tense.model import load_tense_learner
     learn = load_tense_learner(args.model)
+    learn.model.to(model_device(args))
     tuples = learn.sample_tenses(args.n, seed=args.seed)
     train_file = args.train or learn.saved_config.get("train_file")
     known = set(map(tuple, read_verb_lines(train_file))) if train_file and Path(train_file).exists() else None
@@ -184,6 +186,7 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("--from", dest="src", required=True, help="tense of the words: sp, tp, pg, p (or full names)")
     p.add_argument("--to", dest="tgt", required=True, help="tense to write: sp, tp, pg, p (or full names)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
+    add_device_argument(p)
     p.add_argument("--beam", type=number(int, min=1, max=1000), default=1, help="beam size (1: greedy)")
 
     p = add_command(sub, "sample-tenses", "decode z ~ N(0, I) in all four tenses", [
@@ -192,4 +195,5 @@ def register_model_commands(sub, groups) -> None:
     p.add_argument("-n", type=number(int, min=1, max=10**6), default=10, help="number of codes z to draw")
     p.add_argument("--seed", type=seed_type(), default=None)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default {DEFAULT_MODEL})")
+    add_device_argument(p)
     p.add_argument("--train", help="verbs to check the samples against (default: the model's training file)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import number
-from ._common import (TABLES, add_command, add_output_arguments, add_sampling_arguments, check_output,
-                      parse_assignments, read_lines, seed_type, write_lines, write_table_atomic, wrote)
+from ._common import (TABLES, add_command, add_device_argument, add_output_arguments, add_sampling_arguments,
+                      check_output, model_device, parse_assignments, read_lines, seed_type, write_lines,
+                      write_table_atomic, wrote)
 
 
 def register(sub, groups) -> None:
@@ -93,6 +94,7 @@ def _model_args(p) -> None:
     p.add_argument("--feature", action="append", metavar="NAME=VALUE", help="feature value (repeatable)")
     p.add_argument("--label", help="condition label (CVAE)")
     p.add_argument("--seed", type=seed_type(), default=0)
+    add_device_argument(p)
 
 
 def _condition(args, learn):
@@ -111,7 +113,9 @@ def _load(args):
     import torch
     from ..vae.learner import load_vae_learner
     torch.manual_seed(args.seed)
-    return load_vae_learner(args.model)
+    learn = load_vae_learner(args.model)
+    learn.model.to(model_device(args))
+    return learn
 
 
 # -- train ------------------------------------------------------------------------------------

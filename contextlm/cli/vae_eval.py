@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..settings import number
-from ._common import TABLES, add_command, add_output_arguments, check_output, seed_type, write_table_atomic, wrote
+from ._common import (TABLES, add_command, add_device_argument, add_output_arguments, check_output, model_device,
+                      seed_type, write_table_atomic, wrote)
 
 
 def register(sub, groups) -> None:
@@ -31,6 +32,7 @@ def register(sub, groups) -> None:
                    help="judge IW-NLL on a seeded subset of this many sentences (default all)")
     p.add_argument("--bs", type=number(int, min=1, max=65536), default=64)
     p.add_argument("--seed", type=seed_type(), default=0)
+    add_device_argument(p)
     add_output_arguments(p, "write the table (.csv, .tsv, .json, .jsonl, .parquet)")
 
 
@@ -46,7 +48,10 @@ def _evaluate(args) -> int:
     import torch
     from ..vae.evaluate import compare_vaes
     from ..vae.learner import load_vae_learner
+    device = model_device(args)
     learners = {str(folder): load_vae_learner(folder) for folder in args.models}
+    for learn in learners.values():
+        learn.model.to(device)
     table = _sentences(args, learners.values())
     rows = table[table["split"] == args.split]
     if rows.empty:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..settings import number
-from ._common import add_command, add_sampling_arguments, parse_assignments, wrote
+from ._common import add_command, add_device_argument, add_sampling_arguments, model_device, parse_assignments, wrote
 
 EXAMPLES = [
     "contextlm wordcloud --model runs/lm --energy 0 1",
@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         from ..analysis.report import check_out_folder
         from ..lm.learner import load_lm
         out = check_out_folder(args.out or f"wordcloud-{feature}")  # before loading the model
-        lm = load_lm(args.model)
+        lm = load_lm(args.model, model_device(args))
         what = f"for different {feature} labels" if args.label_col else f"at different levels of {feature}"
         result = model_wordcloud(lm, feature, values, out, fixed=fixed, labels=labels, guidance=args.guidance,
                                  n_words=args.n_words, seed=args.seed, stopwords=args.stopwords,
@@ -150,6 +150,7 @@ def register(sub, groups) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", metavar="DIR", help="a model folder from `contextlm train lm`")
     src.add_argument("--corpus", metavar="FILE", help="real text instead of a model (CSV/JSONL/Parquet)")
+    add_device_argument(p)
     g = p.add_argument_group("levels (with --model)")
     g.add_argument("--energy", nargs="+", type=number(float), metavar="LEVEL", help="energy levels to compare, e.g. 0 1")
     g.add_argument("--feature", action="append", metavar="NAME|NAME=VALUE",

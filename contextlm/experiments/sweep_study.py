@@ -149,13 +149,18 @@ def read_best(best: Path) -> dict[str, Any] | None:
         return None
 
 
-def load_sweep_study(path: str | Path, name: str | None = None):
-    """The study in the SQLite file `path` (the only one, or `name`)."""
+def load_sweep_study(path: str | Path | None, name: str | None = None, url: str | None = None):
+    """The study in the SQLite file `path`, or in the database `url` (`--storage`): its only
+    one, or `name`."""
     import optuna
-    path = study_path(path, "STUDY")
-    if not path.is_file():
-        raise ContextLMError(f"{path}: no such study file")
-    st = storage(f"sqlite:///{path.resolve()}")
+    if url is not None:
+        st = storage(check_storage_url(url))
+        path = redact_url(url)
+    else:
+        path = study_path(path, "STUDY")
+        if not path.is_file():
+            raise ContextLMError(f"{path}: no such study file")
+        st = storage(f"sqlite:///{path.resolve()}")
     names = [s.study_name for s in optuna.study.get_all_study_summaries(st, include_best_trial=False)]
     if not names:
         raise ContextLMError(f"{path}: holds no study")
