@@ -147,6 +147,14 @@ class DataParallel(Callback):
             from fastcore.basics import noop
             self.learn.logger = noop
 
+    def after_loss(self):
+        """A VAE's loss terms of the training batch summed over the ranks, so its per-batch
+        history is the global batch's (not rank 0's share); one small all-reduce per batch."""
+        if self.runtime.accelerator is None or not self.training or not getattr(self.learn, "loss_terms", None):
+            return
+        from .validation import reduce_terms
+        self.learn.loss_terms = reduce_terms(self.learn.loss_terms)
+
     def before_validate(self):
         acc = self.runtime.accelerator
         if acc is None:

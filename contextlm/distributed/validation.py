@@ -79,6 +79,17 @@ def shard_validation(dl, rank: int, world: int):
     return ValidationShard(dl, rank, world), lambda: None
 
 
+def reduce_terms(terms: dict[str, float]) -> dict[str, float]:
+    """A VAE learner's `loss_terms` (sums over the batch's sentences) summed over the ranks in
+    one all-reduce; `beta` is the same everywhere and kept."""
+    import torch
+    import torch.distributed as dist
+    keys = [k for k in terms if k != "beta"]
+    t = torch.tensor([float(terms[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t)
+    return {**terms, **dict(zip(keys, t.tolist()))}
+
+
 def reduce_metrics(metrics: Iterable, learn, comm=Comm) -> None:
     """Sum every metric's accumulators over the ranks, in place (same values on every rank)."""
     for m in metrics:
