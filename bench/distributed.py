@@ -44,21 +44,29 @@ def train_tokens(path: str, args) -> int:
     return dls.train.n_batches * dls.train.bs * dls.train.seq_len * args.epochs
 
 
+def cpu_run(path: str, args, work: Path, n: int, tokens: int) -> dict:
+    """One `train lm` command with `n` processes, timed from start to exit."""
+    cmd = [sys.executable, "-m", "contextlm"] if n == 1 else [
+        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(n), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "contextlm"]
+    argv = [*cmd, "train", "lm", "--data", path, "--out", str(work / f"lm{n}"), "--overwrite",
+            "--runs-dir", str(work / "reg"), *cpu_flags(args)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    print(f"  {n} process(es): {wall:.1f} s, {tokens / wall:,.0f} tokens/s", flush=True)
+    return {"processes": n, "wall_s": wall, "tokens_per_s": tokens / wall, "tokens": tokens}
+
+
 def cpu_runs(path: str, args, work: Path) -> list[dict]:
+    """`--repeats` pairs, the order alternating (1 2, 2 1, ...), so a load that comes and goes on
+    a shared machine falls on both sides; the figure is the median of the paired ratios."""
     tokens = train_tokens(path, args)
     out = []
-    for n in (1, 2):
-        cmd = [sys.executable, "-m", "contextlm"] if n == 1 else [
-            sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "contextlm"]
-        argv = [*cmd, "train", "lm", "--data", path, "--out", str(work / f"lm{n}"), "--runs-dir", str(work / "reg"),
-                *cpu_flags(args)]
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}
-        t = time.perf_counter()
-        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - t
-        out.append({"processes": n, "wall_s": wall, "tokens_per_s": tokens / wall, "tokens": tokens})
-        print(f"  {n} process(es): {wall:.1f} s, {tokens / wall:,.0f} tokens/s", flush=True)
+    for r in range(args.repeats):
+        for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+            out.append(cpu_run(path, args, work, n, tokens))
     return out
 
 
@@ -88,14 +96,19 @@ def gpu_runs(path: str, args) -> list[dict]:
 
 
 def markdown(args, cpu: list[dict], gpu: list[dict] | None) -> str:
+    import statistics
     rows = "\n".join(f"| {r['processes']} | {r['wall_s']:.1f} | {r['tokens_per_s']:,.0f} |" for r in cpu)
-    speed = cpu[1]["tokens_per_s"] / cpu[0]["tokens_per_s"]
+    by_n = {n: [r["tokens_per_s"] for r in cpu if r["processes"] == n] for n in (1, 2)}
+    ratios = [two / one for one, two in zip(by_n[1], by_n[2])]
+    speed = statistics.median(ratios)
     text = (f"`contextlm train lm` on spotify-songs titles (energy; AWD-LSTM {args.emb_sz}/{args.n_hid}/2, bs 64, "
             f"bptt 40, {args.epochs} epoch(s), {cpu[0]['tokens']:,} training tokens), 1 process vs "
-            f"`accelerate launch --cpu --num_processes 2`, same global batch, measured in one run. Wall seconds "
-            f"of the whole command (startup and data preparation included).\n\n"
+            f"`accelerate launch --cpu --num_processes 2`, same global batch, {args.repeats} pairs in one run, "
+            f"the order alternating. Wall seconds of the whole command (startup and data preparation "
+            f"included).\n\n"
             f"| processes | wall s | tokens/s |\n|---|---|---|\n{rows}\n\n"
-            f"2 processes: {speed:.2f}x the tokens/s of 1 on this machine's CPU cores (each process gets half the "
+            f"2 processes: {speed:.2f}x the tokens/s of 1 (median of the paired ratios "
+            f"{', '.join(f'{x:.2f}' for x in ratios)}) on this machine's CPU cores (each process gets half the "
             f"threads; two processes on two shared cores mostly trade intra-op threads for processes).\n")
     if gpu:
         g = "\n".join(f"| {r['model']} | {r['precision']} | {r['tokens_per_s']:,.0f} |" for r in gpu)
@@ -113,6 +126,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--emb-sz", type=int, default=100)
     ap.add_argument("--n-hid", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3, help="pairs of runs (1 and 2 processes), order alternating")
     ap.add_argument("--no-report", action="store_true", help="print only; BENCHMARKS.md untouched")
     args = ap.parse_args()
     from bench._report import load_text, machine, write_section
