@@ -98,8 +98,13 @@ def test_mixture_samples_a_chosen_component_and_assigns_it_back():
         StandardNormal(4).sample((2,), component=0)
 
 
-def test_gmm_model_scores_kl_by_monte_carlo_and_iw_stays_below_elbo():
-    learn = overfit(dict(prior="gmm", components=3), epochs=40)
+def test_gmm_model_scores_kl_by_monte_carlo_and_iw_stays_below_elbo(tmp_path):
+    learn = overfit(dict(prior="gmm", components=3), epochs=60)
+    assert learn.reconstruct(SENTS) == SENTS
+    learn.save_model(tmp_path / "gmm")
+    again = load_vae_learner(tmp_path / "gmm")                  # the mixture's parameters travel too
+    assert torch.equal(again.encode(SENTS), learn.encode(SENTS))
+    assert torch.equal(again.model.prior.means, learn.model.prior.means)
     m = learn.model.eval()
     tokens, lengths = pad_batch(learn.vocab.encode(SENTS, 8), 1)
     logits, mu, logvar, kl, aux = m(tokens, lengths)
