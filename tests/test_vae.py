@@ -145,6 +145,53 @@ def test_teacher_forcing_zero_feeds_own_greedy_predictions():
     assert torch.allclose(model._decode_scheduled(gold, memory), model.decode(z, gold), atol=1e-5)
 
 
+
+@pytest.mark.parametrize("kw", [dict(cell="lstm"), dict(cell="gru"), dict(latent_map=True, seq_len=8),
+                                dict(use_latent=False)])
+def test_packed_decoder_same_logits_and_gradients_where_scored(kw):
+    model = tiny_model(**kw).eval()
+    tokens, _ = pad_batch([[2, 5, 6, 7, 3], [2, 8, 3], [2, 3], [2, 9, 10, 11, 12, 13, 3]], pad_id=1)
+    tokens_in, targets = tokens[:, :-1], tokens[:, 1:]
+    assert model.decoder_lengths(tokens_in).tolist() == [4, 2, 1, 6]    # up to the last word, eos cut
+    z = model.sample_prior(4).requires_grad_() if model.config.use_latent else None
+    runs = []
+    for share in (1.0, 0.0):                                           # never packed, always packed
+        model.pack_padding = share
+        logits = model.decode(z, tokens_in)
+        assert logits.shape == (4, 6, 20)
+        loss = sequence_nll(logits, targets, pad_id=1).sum()
+        runs.append((logits, loss, torch.autograd.grad(loss, [*model.parameters()], allow_unused=True)))
+    (plain, loss_plain, g_plain), (packed, loss_packed, g_packed) = runs
+    scored = targets != 1
+    assert torch.allclose(plain[scored], packed[scored], atol=1e-6)
+    assert torch.all(packed[~scored] == 0)                             # padding: nothing computed
+    assert float(loss_plain) == pytest.approx(float(loss_packed), rel=1e-6)
+    for a, b in zip(g_plain, g_packed):
+        assert (a is None) == (b is None) and (a is None or torch.allclose(a, b, atol=1e-6))
+
+
+def test_onednn_switch_is_scoped_and_restores_torch_setting():
+    from contextlm.vae.model import onednn
+    before = torch._C._get_mkldnn_enabled()
+    for outer in (True, False):
+        torch._C._set_mkldnn_enabled(outer)
+        with onednn(not outer):
+            assert torch._C._get_mkldnn_enabled() is (not outer)
+        assert torch._C._get_mkldnn_enabled() is outer
+        with pytest.raises(RuntimeError), onednn(not outer):
+            raise RuntimeError("inside")
+        assert torch._C._get_mkldnn_enabled() is outer                 # restored after an error too
+        with onednn(None):
+            assert torch._C._get_mkldnn_enabled() is outer             # None: torch's setting untouched
+    torch._C._set_mkldnn_enabled(before)
+    model = tiny_model(cell="lstm", vocab_sz=12).eval()
+    z = model.sample_prior(5)
+    model.onednn_generation = None
+    ref = model.generate(z, max_len=8)
+    for flag in (True, False):
+        model.onednn_generation = flag
+        assert model.generate(z, max_len=8) == ref                      # same function either way
+        assert torch._C._get_mkldnn_enabled() is before
 def test_conditions_feature_and_label():
     tokens, lengths = batch()
     feat = tiny_model(cond_sz=2)

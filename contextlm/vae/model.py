@@ -52,8 +52,9 @@ are in `objectives.py`, decoding in `decoding.py`, the hyperparameters in `confi
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +66,21 @@ from .priors import build_prior
 from . import decoding
 
 RNNS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+@contextmanager
+def onednn(enabled: bool | None) -> Iterator[None]:
+    """Run the block with torch's oneDNN (mkldnn) CPU kernels switched on or off, and put
+    the previous setting back after (also on an error); `None` leaves torch's setting alone."""
+    if enabled is None:
+        yield
+        return
+    previous = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(enabled)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(previous)
 
 
 @dataclass
@@ -82,6 +98,17 @@ class Posterior:
 class SentenceVAE(nn.Module):
     """Bowman et al. (2016) sequence VAE; see the module docstring for the API."""
     autoregressive = True  # the decoder reads its own previous token (not so the CNN VAE)
+    # Speed switches, not hyperparameters (the same weights compute the same function).
+    # oneDNN for the decoder steps of generation (`next_logits`; None: torch's setting). Off by
+    # default: one oneDNN LSTM step costs twice the native kernel's at batch size 1 (30 tokens
+    # in 40 vs 19 ms, emb 300 / hidden 256) and no less at 32. Training and evaluation keep
+    # torch's setting: there oneDNN was as fast or faster (bs 1 training steps 0.77x without
+    # it, bs 64 evaluation 0.94x); GRU timings do not move with it. Measured by bench/vae_zoo.py --speed.
+    onednn_generation: bool | None = False
+    # The teacher-forced decoder runs packed (the recurrence and the output layer skip the
+    # padding) when more than this share of the positions after the sentences is padding;
+    # below it, padding costs less than the pack and the copy of the logits back into [B, T, V].
+    pack_padding: float = 0.1
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -273,9 +300,37 @@ class SentenceVAE(nn.Module):
         out, state = self.decoder(self._decoder_input(tokens_in, memory, start), state)
         return self.out(self.out_drop(out)), state
 
+    def decoder_lengths(self, tokens_in: Tensor) -> Tensor:
+        """Positions per row whose output is ever scored: up to the last input that is neither
+        <pad> nor <eos> (nothing is predicted after a sentence's <eos>), at least one."""
+        c = self.config
+        real = (tokens_in != c.pad_id) & (tokens_in != c.eos_id)
+        T = tokens_in.shape[1]
+        last = T - 1 - real.flip(1).int().argmax(1)
+        return torch.where(real.any(1), last + 1, torch.ones_like(last))
+
+    def _run_packed(self, tokens_in: Tensor, state: Any, memory: Any, lengths: Tensor) -> Tensor:
+        """Teacher-forced logits `[B, T, V]` of `_run`'s decoder over the packed sentences
+        (`lengths` steps per row): the recurrence and the output layer skip the padding, whose
+        logits are 0 (the loss ignores them)."""
+        B, T = tokens_in.shape
+        x = self._decoder_input(tokens_in, memory, 0)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.decoder(packed, state)
+        logits = self.out(self.out_drop(out.data))                       # [N, V], packed order
+        # where each packed row sits in [B * T]: step t holds the first batch_sizes[t] sorted rows
+        # (pad_packed_sequence would do it, but its backward copies all of [B, T, V] per step)
+        sizes = out.batch_sizes
+        step = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
+        rank = torch.arange(len(step)) - torch.repeat_interleave(sizes.cumsum(0) - sizes, sizes)
+        flat = (out.sorted_indices[rank.to(x.device)] * T + step.to(x.device))
+        full = logits.new_zeros(B * T, logits.shape[-1]).index_put_((flat,), logits)
+        return full.view(B, T, -1)
+
     def next_logits(self, inp: Tensor, state: Any, memory: Any, step: int) -> tuple[Tensor, Any]:
         """One generation step `[B, V]` at position `step`; <bos> and <pad> can never be generated."""
-        logits, state = self._run(inp, state, memory, step)
+        with onednn(self.onednn_generation):
+            logits, state = self._run(inp, state, memory, step)
         logits = logits[:, -1].float()
         logits[:, [self.config.bos_id, self.config.pad_id]] = float("-inf")
         return logits, state
@@ -292,6 +347,9 @@ class SentenceVAE(nn.Module):
         (the Hybrid VAE adds its auxiliary logits from the same memory)."""
         if self.training and self.teacher_forcing < 1.0:
             return self._decode_scheduled(tokens_in, memory)
+        lengths = self.decoder_lengths(tokens_in)
+        if 1 - float(lengths.sum()) / tokens_in.numel() > self.pack_padding:
+            return self._run_packed(tokens_in, self.initial_state(memory), memory, lengths)
         return self._run(tokens_in, self.initial_state(memory), memory)[0]
 
     def decode(self, z: Tensor | None, tokens_in: Tensor, cond: Tensor | None = None) -> Tensor:
