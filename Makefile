@@ -13,7 +13,7 @@ DEMO_DIR  ?= runs/demo
 
 # Benchmarks read the public datasets from a folder (never copied into the repo).
 SHARED ?= ../shared/data
-BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense bench-conditioning bench-experiments bench-distributed
+BENCHES := bench-lm bench-fetch bench-wordcloud bench-vae bench-tense bench-conditioning bench-experiments bench-distributed bench-vae-zoo
 
 .PHONY: install demo test bench $(BENCHES) clean
 
@@ -40,6 +40,8 @@ bench-wordcloud: $(STAMP)
 	$(PY) bench/wordcloud.py --from $(SHARED)/spotify_songs
 bench-vae: $(STAMP)
 	$(PY) bench/vae_ptb.py --data $(SHARED)/ptb
+bench-vae-zoo: $(STAMP)
+	$(PY) bench/vae_zoo.py --data $(SHARED)/ptb
 bench-tense: $(STAMP)
 	$(PY) bench/tense.py --data-dir $(SHARED)/verb_tense --jobs 2
 bench-conditioning: $(STAMP)

@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from bench.vae_ptb import BENCH_MODEL, BENCH_SETTINGS, budget_probe, fmt, network  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-GLOVE = SHARED / "glove" / "glove.6B.50d.txt.gz"
 # Per row: VAEConfig overrides and training-setting overrides. A feature map has one unit per
 # position and dimension (62 x latent_sz), so a free-bits floor per unit would buy ~100 nats of
 # KL for nothing: the map trains without one.
@@ -53,7 +52,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "gmm": (dict(prior="gmm"), {}),
     "li": ({}, dict(kl_warmup=0.3)),
     "lm": (dict(use_latent=False, word_dropout=0.0), dict(free_bits=0.0)),
-    "glove50": (dict(emb_sz=50), dict(vectors=str(GLOVE))),
+    "glove50": (dict(emb_sz=50), dict(vectors="--glove")),
     "rand50": (dict(emb_sz=50), {}),
 }
 CORPORA = {"ptb": dict(tokenizer="whitespace", max_len=60, rows=["lm", *(v for v in VARIANTS if v != "lm")]),
@@ -75,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--corpus", choices=[*CORPORA, "all"], default="all", help="(default: %(default)s)")
     p.add_argument("--variants", help=f"comma-separated rows (default: all of the corpus): {', '.join(VARIANTS)}")
     p.add_argument("--data", default=str(SHARED / "ptb"), help="PTB folder (default: %(default)s)")
+    p.add_argument("--glove", default=str(SHARED / "glove" / "glove.6B.50d.txt.gz"),
+                   help="GloVe 6B 50-d vectors of the glove50 row (default: %(default)s)")
     p.add_argument("--out", help="results folder (default: runs/bench_vae_zoo, runs/bench_vae_zoo_quick)")
     p.add_argument("--budget-min", type=float, default=3.0, help="training minutes per model (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="models trained at once (default: %(default)s)")
@@ -101,10 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def settings(corpus: str, variant: str):
+def settings(args: argparse.Namespace, corpus: str, variant: str):
     """The row's `SentenceVAESettings`: vae_ptb's bench settings < the corpus < the variant."""
     from contextlm.vae.settings import SentenceVAESettings
     model, train = VARIANTS[variant]
+    if train.get("vectors") == "--glove":
+        train = {**train, "vectors": args.glove}
     c = CORPORA[corpus]
     return SentenceVAESettings.from_dict({**BENCH_SETTINGS, "epochs": EPOCHS, "tokenizer": c["tokenizer"],
                                           "max_len": c["max_len"], **train, "model": {**BENCH_MODEL, **model}})
@@ -142,7 +145,7 @@ def train_one(args: argparse.Namespace, corpus: str, variant: str) -> None:
     torch.set_num_threads(1)
     out = args.out / corpus
     out.mkdir(parents=True, exist_ok=True)
-    s, table = settings(corpus, variant), read_ptb(args.data)
+    s, table = settings(args, corpus, variant), read_ptb(args.data)
     path = out / f"{variant}.json"
     if args.reuse:
         result = json.loads(path.read_text())
