@@ -169,8 +169,8 @@ def train_one(args: argparse.Namespace, corpus: str, variant: str) -> None:
     print(f"{corpus}/{variant}: " + json.dumps(result["test"]), flush=True)
 
 
-def run_rows(args: argparse.Namespace, argv: list[str]) -> None:
-    """Every (corpus, variant) in its own process, `--jobs` at a time."""
+def run_rows(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    """Every (corpus, variant) in its own process, `--jobs` at a time; returns the failed rows."""
     todo = [(c, v) for c in args.corpora for v in args.rows[c]]
     running: list[tuple[subprocess.Popen, str]] = []
     failed = []
@@ -184,8 +184,7 @@ def run_rows(args: argparse.Namespace, argv: list[str]) -> None:
                 running.remove((proc, name))
                 if proc.returncode:
                     failed.append(f"{name} (exit {proc.returncode})")
-    if failed:
-        sys.exit(f"failed: {', '.join(failed)}")
+    return failed
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -302,7 +301,7 @@ def targets(corpus: str, res: dict[str, dict]) -> list[str]:
     return out
 
 
-def report(args: argparse.Namespace, load: str) -> None:
+def report(args: argparse.Namespace, load: str, failed: list[str]) -> None:
     from bench._report import publish
     lines = ["## VAE zoo (issue 13)", "",
              "Every member of the VAE family on the same data with the same budget and metrics "
@@ -318,6 +317,9 @@ def report(args: argparse.Namespace, load: str) -> None:
                if (folder / f"{v}.json").exists()}
         if res:
             lines += corpus_section(args, corpus, res) + [""]
+    if failed:
+        lines += [f"**Rows that failed to train or evaluate:** {', '.join(failed)} (their previous results, if any, "
+                  f"are shown)."]
     cmd = "python bench/vae_zoo.py " + " ".join(sys.argv[1:])
     publish("vae_zoo", "\n".join(lines), command=cmd.strip(), no_report=args.no_report, quick=args.quick)
 
@@ -337,9 +339,10 @@ def main(argv: list[str] | None = None) -> None:
         sp = measure(args.data, reps=args.speed_reps, n_batches=n[0], n_single=n[1])
         sp["command"] = " ".join(["python bench/vae_zoo.py", *argv])
         (args.out / "speed.json").write_text(json.dumps(sp, indent=2))
-    if not args.speed_only:
-        run_rows(args, argv)
-    report(args, load_text(load_before))
+    failed = [] if args.speed_only else run_rows(args, argv)
+    report(args, load_text(load_before), failed)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
