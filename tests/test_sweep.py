@@ -175,7 +175,7 @@ def test_two_workers_on_one_storage_never_run_the_same_trial(tmp_path, data):
     import sys
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [subprocess.Popen([sys.executable, "-m", "contextlm", "sweep", "lm", "--data", str(data), "--storage", url,
-                               "--study-name", "titles", *PARAMS, "--trials", "4", "--runs-dir", str(tmp_path / f"runs{i}"),
+                               "--study-name", "titles", *PARAMS, "--trials", "3", "--runs-dir", str(tmp_path / f"runs{i}"),
                                "--best-out", str(tmp_path / f"best{i}"), "--sampler-seed", str(i), *TINY],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}) for i in range(2)]
@@ -183,7 +183,7 @@ def test_two_workers_on_one_storage_never_run_the_same_trial(tmp_path, data):
     assert all(p.returncode == 0 for p in procs), outs
     trials = optuna.load_study(study_name="titles", storage=url).trials
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(finished) >= 4 and len({t.number for t in trials}) == len(trials)
+    assert len(finished) >= 3 and len({t.number for t in trials}) == len(trials)
     ran = [json.loads(p.read_text())["sweep"]["trial"] for i in range(2) for p in (tmp_path / f"runs{i}").glob("*/run.json")]
     assert len(ran) == len(set(ran)) == len(trials)          # every trial run once, by one worker
     assert all("shared.db" in o and "(study titles)" in o for o in outs)
