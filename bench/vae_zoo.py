@@ -18,7 +18,9 @@ PTB words `glove50` / `rand50` (rnn with 50-d embeddings from GloVe 6B or random
 Every model trains through the library recipe (`SentenceVAESettings` -> `train_vae`) with
 bench/vae_ptb.py's settings and its throughput probe (`budget_probe`: the number of batches
 is fixed before the first epoch so the one-cycle and KL schedules see the whole run), in its
-own process, one thread, two processes at a time. Evaluation is the library's
+own process, one thread, two processes at a time. The budget is CPU time (`--budget-min` CPU
+minutes per model, validation included): other jobs on a shared machine slow a model down
+but do not shorten its training. Evaluation is the library's
 `evaluate_vae` on the test split (IW-NLL on a seeded subset). Training tokens/s count the
 target tokens (words or characters with `<eos>`) per CPU second of the training phase.
 """
@@ -153,13 +155,14 @@ def train_one(args: argparse.Namespace, corpus: str, variant: str) -> None:
         dls = sentence_dataloaders(table, tokenizer=s.tokenizer, vocab=learn.vocab, max_len=s.max_len, bs=s.bs,
                                    seed=s.seed)
     else:
-        probe, clock = budget_probe(args.budget_min * 60, s.epochs), token_clock()
+        probe, clock = budget_probe(args.budget_min * 60, s.epochs, clock=time.process_time), token_clock()
         learn = train_vae(table, s, cbs=[probe, clock], progress=False)
         learn.remove_cbs([probe, clock])
         dls = learn.dls
         result = dict(corpus=corpus, variant=variant, settings=s.to_dict(), network=network(learn),
                       budget_min=args.budget_min, **probe.info, train_tokens=clock.tokens, train_cpu_s=clock.cpu_s,
                       tokens_per_cpu_s=clock.tokens / clock.cpu_s, vocab_sz=len(learn.vocab),
+                      train_sentences=len(dls.train.dataset),
                       vectors=getattr(learn, "vectors_report", None))
         save_vae_run(learn, out / variant, overwrite=True, extra={"benchmark": "vae_zoo"})
     t0 = time.time()
@@ -249,13 +252,16 @@ def speed_section(sp: dict) -> list[str]:
 
 def corpus_section(args: argparse.Namespace, corpus: str, res: dict[str, dict]) -> list[str]:
     any_r = next(iter(res.values()))
-    s = any_r["settings"]
+    s = next((r for v, r in res.items() if v != "lm"), any_r)["settings"]
+    counts = [seen(r) for r in res.values()]
     k = any_r["test"].get("iw_samples", args.iw_samples)
     title = "PTB, words" if corpus == "ptb" else "PTB, characters"
     lines = [f"### {title}", "",
              f"`{s['tokenizer']}` tokens, max {s['max_len']} per sentence, vocabulary {any_r['vocab_sz']:,}; "
-             f"{any_r['budget_min']:g} min of training per model (bs {s['bs']}, one-cycle lr {s['lr']:g}, cyclical "
-             f"KL annealing, free bits {s['free_bits']:g}/unit unless the row says otherwise); test split "
+             f"{any_r['budget_min']:g} CPU minutes of training per model, one thread (bs {s['bs']}, one-cycle lr "
+             f"{s['lr']:g}, cyclical KL annealing, free bits {s['free_bits']:g} nats/unit; the LM and the feature map "
+             f"train without free bits), so the models saw {min(counts):,} to {max(counts):,} training sentences "
+             f"(the training split holds {train_size(any_r)}); test split "
              f"({any_r['n_test']:,} sentences), IW-NLL with k={k} on {any_r['test'].get('iw_sentences', '?')} of them. "
              f"Per sentence, nats; ELBO = -(recon + KL).", "",
              "| model | ELBO | recon | KL | IW-NLL | IW ppl | AU | MI | params | sentences seen | train tokens/CPU s |",
@@ -267,9 +273,18 @@ def corpus_section(args: argparse.Namespace, corpus: str, res: dict[str, dict]) 
         label = LABELS[v] + (f" ({', '.join(extra)})" if extra else "")
         lines.append(f"| {label} | {fmt(-t['neg_elbo'])} | {fmt(t['recon'])} | {fmt(t['kl'])} | {fmt(t.get('iw_nll'))} "
                      f"| {fmt(t.get('iw_ppl'), 1)} | {int(t['au'])} | {fmt(t['mi'])} | {t['params']:,} | "
-                     f"{r['epoch_sentences'] * r['settings']['epochs']:,} | {r['tokens_per_cpu_s']:,.0f} |")
+                     f"{seen(r):,} | {r['tokens_per_cpu_s']:,.0f} |")
     lines += ["", *targets(corpus, res)]
     return lines
+
+
+def train_size(r: dict) -> str:
+    """The training set's size, to read 'sentences seen' against."""
+    return f"{r.get('train_sentences', '?'):,} sentences" if isinstance(r.get("train_sentences"), int) else "?"
+
+
+def seen(r: dict) -> int:
+    return r["epoch_sentences"] * r["settings"]["epochs"]
 
 
 def targets(corpus: str, res: dict[str, dict]) -> list[str]:
@@ -281,7 +296,7 @@ def targets(corpus: str, res: dict[str, dict]) -> list[str]:
         gain = res["lm"]["test"]["iw_nll"] - vaes[best]["test"]["iw_nll"]
         out.append(f"- Best VAE by IW-NLL: {LABELS[best]}, {vaes[best]['test']['iw_nll']:.2f} vs the LM twin's "
                    f"{res['lm']['test']['iw_nll']:.2f} (LM minus VAE: {gain:+.2f} nats; target >= {TARGET_IW_GAIN:g}: "
-                   f"{met(gain >= TARGET_IW_GAIN)}).")
+                   f"{met(gain >= TARGET_IW_GAIN)}; training sentences seen: VAE {seen(vaes[best]):,}, LM {seen(res['lm']):,}).")
     for v in ("ladder", "ladder-conv"):
         if v in res:
             aus = {n: int(x) for n, x in res[v]["test"].items() if n.startswith("au_")}
