@@ -267,3 +267,17 @@ def test_use_commands_run_on_the_named_device(saved, capsys):
     if not torch.cuda.is_available():
         assert main(["sample", "--model", str(gmm), "--device", "cuda"]) == 2
         assert "--device cuda: no CUDA device" in capsys.readouterr().err
+
+
+def test_free_bits_are_per_dimension_also_for_monte_carlo_units():
+    """A mixture prior's KL is one Monte Carlo unit per position: its floor is free_bits x latent_sz,
+    the same total as the Gaussian prior's per-dimension floors (else a mixture model collapses)."""
+    from contextlm.vae.objectives import vae_loss
+    m = model(prior="gmm", components=2).eval()
+    assert m.kl_unit_dims().tolist() == [4.0] and model().kl_unit_dims() is None
+    logits, targets = torch.zeros(2, 3, 20), torch.tensor([[5, 6, 3], [7, 3, 1]])
+    kl = torch.full((2, 1), 0.1)                          # below the floor 0.5 x 4 = 2 nats
+    pred = (logits, None, None, kl, logits.new_zeros(2, 0))
+    with_dims = vae_loss(pred, targets, 1, free_bits=0.5, unit_dims=m.kl_unit_dims())[0]
+    without = vae_loss(pred, targets, 1, free_bits=0.5)[0]
+    assert float(with_dims - without) == pytest.approx(2.0 - 0.5)

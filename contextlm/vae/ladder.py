@@ -153,6 +153,13 @@ class LadderVAE(SentenceVAE):
         """The mixture component of each flat code's top layer (where the prior lives)."""
         return self.prior.assign(z[:, -self.config.ladder_sizes[-1]:])
 
+    def kl_unit_dims(self) -> Tensor | None:
+        """One per dimension, but the top layer's single Monte Carlo unit under a mixture prior."""
+        if not self.config.use_latent or self.prior.closed_form:
+            return None
+        sizes = self.config.ladder_sizes
+        return torch.tensor([1.0] * sum(sizes[:-1]) + [float(sizes[-1])])
+
     def latent_groups(self) -> dict[str, tuple[slice, slice]]:
         """`z1`..`zL`: each layer's KL units and posterior-mean dimensions."""
         if not self.config.use_latent:

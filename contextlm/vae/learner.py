@@ -65,8 +65,9 @@ class VAELearner(Learner):
 
     def elbo_loss(self, pred, targets: torch.Tensor) -> torch.Tensor:
         """recon + kl_weight * KL per sentence (batch mean); keeps the terms in `loss_terms`."""
+        model = getattr(self.model, "module", self.model)  # the model inside a data-parallel wrapper
         loss, self.loss_terms = vae_loss(pred, targets, self.vocab.pad_id, self.kl_weight, self.free_bits,
-                                         self.model.config.alpha, self.model.latent_groups())
+                                         model.config.alpha, model.latent_groups(), model.kl_unit_dims())
         return loss
 
     # -- text <-> tensors -------------------------------------------------------------

@@ -399,6 +399,15 @@ class SentenceVAE(nn.Module):
         return logits, mu, logvar, kl, (logits.new_zeros(B, 0) if aux is None else aux)
 
     # -- family ------------------------------------------------------------------------------
+    def kl_unit_dims(self) -> Tensor | None:
+        """Latent dimensions behind each KL unit (free bits are per dimension): 1 each in closed
+        form, a position's `latent_sz` for a Monte Carlo (mixture) unit; None: 1 each."""
+        c = self.config
+        if not c.use_latent or self.prior.closed_form:
+            return None
+        return torch.full((c.positions,), float(c.latent_sz))
+
+    # -- family ------------------------------------------------------------------------------
     def latent_groups(self) -> dict[str, tuple[slice, slice]]:
         """Named parts of the latent code reported on their own, as `(kl units, mu dims)`
         slices (the Ladder VAE's layers); empty for a single latent."""

@@ -35,7 +35,8 @@ def sequence_nll(logits: Tensor, targets: Tensor, pad_id: int) -> Tensor:
 
 def vae_loss(pred: tuple[Tensor, ...], targets: Tensor, pad_id: int, beta: float = 1.0,
              free_bits: float = 0.0, alpha: float = 0.0,
-             groups: dict[str, tuple[slice, slice]] | None = None) -> tuple[Tensor, dict[str, float]]:
+             groups: dict[str, tuple[slice, slice]] | None = None,
+             unit_dims: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """`(loss, terms)`: the batch-mean recon NLL + beta * KL per sentence (+ alpha * the
     auxiliary recon NLL of a Hybrid VAE), and the unweighted sums of the batch (`recon`,
     `kl`, `aux` when there is one, `kl_<group>` per named latent group, `n_sent`,
@@ -43,14 +44,19 @@ def vae_loss(pred: tuple[Tensor, ...], targets: Tensor, pad_id: int, beta: float
 
     `pred` is the model's `(logits, mu, logvar, kl, aux)`: KL comes per unit (a latent
     dimension in closed form, a position or layer by Monte Carlo). `free_bits` (Kingma et
-    al. 2016, as used by Li et al. 2019) is a floor per unit on the batch-mean KL: units
-    below it cost `free_bits` and get no KL gradient, so the encoder can use them without
-    being pushed to the prior."""
+    al. 2016, as used by Li et al. 2019) is a floor per latent dimension on the batch-mean
+    KL: a unit covering `unit_dims` dimensions (a Monte Carlo unit covers a whole position's
+    or layer's; default 1 each) costs at least `free_bits * unit_dims` and gets no KL
+    gradient below it, so the encoder can use it without being pushed to the prior."""
     check_free_bits(free_bits)
     logits, _, _, kl_units, aux = pred
     recon = sequence_nll(logits, targets, pad_id)
     kl = kl_units.sum(-1)
-    kl_term = kl_units.mean(0).clamp(min=free_bits).sum() if free_bits else kl.mean()
+    if free_bits:
+        floor = free_bits * (unit_dims.to(kl_units) if unit_dims is not None else torch.ones_like(kl_units[0]))
+        kl_term = torch.maximum(kl_units.mean(0), floor).sum()
+    else:
+        kl_term = kl.mean()
     terms = dict(recon=float(recon.detach().sum()), kl=float(kl.detach().sum()), n_sent=len(targets),
                  n_tokens=int((targets != pad_id).sum()), beta=float(beta))
     for name, (units, _) in (groups or {}).items():
