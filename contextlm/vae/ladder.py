@@ -34,7 +34,7 @@ from itertools import accumulate
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pad_packed_sequence
 
 from .model import Posterior, SentenceVAE
 from .objectives import gaussian_log_density
@@ -85,9 +85,7 @@ class LadderVAE(SentenceVAE):
         every position `[B, T, width]`, zero at padding, T the batch's longest sentence."""
         if self.config.ladder_layers == "linear":
             return super().encoder_features(tokens, lengths)
-        packed = pack_padded_sequence(self.emb_drop(self.emb(tokens)), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        return pad_packed_sequence(self.encoder(packed)[0], batch_first=True)[0]
+        return pad_packed_sequence(self.run_encoder(tokens, lengths)[0], batch_first=True)[0]
 
     def bottom_up(self, tokens: Tensor, lengths: Tensor, cond: Tensor | None) -> list[Gaussian]:
         """(mu_hat_i, logvar_hat_i) of every layer, bottom to top, each `[B, size_i]`."""

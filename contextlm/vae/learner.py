@@ -65,9 +65,9 @@ class VAELearner(Learner):
 
     def elbo_loss(self, pred, targets: torch.Tensor) -> torch.Tensor:
         """recon + kl_weight * KL per sentence (batch mean); keeps the terms in `loss_terms`."""
-        model = getattr(self.model, "module", self.model)  # the model inside a data-parallel wrapper
+        m = self.model  # under data parallelism the wrapper forwards these to the model
         loss, self.loss_terms = vae_loss(pred, targets, self.vocab.pad_id, self.kl_weight, self.free_bits,
-                                         model.config.alpha, model.latent_groups(), model.kl_unit_dims())
+                                         m.config.alpha, m.latent_groups(), m.kl_unit_dims())
         return loss
 
     # -- text <-> tensors -------------------------------------------------------------

@@ -129,12 +129,16 @@ class SentenceVAE(nn.Module):
         self.encoder = RNNS[c.cell](c.emb_sz, c.enc_hidden, c.n_layers, batch_first=True, bidirectional=True)
         return 2 * c.enc_hidden
 
+    def run_encoder(self, tokens: Tensor, lengths: Tensor) -> tuple[Any, Any]:
+        """The recurrent encoder over the packed sentences: `(packed outputs, final state)`."""
+        packed = pack_padded_sequence(self.emb_drop(self.emb(tokens)), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        return self.encoder(packed)
+
     def encoder_features(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """`[B, positions, width]`: the last layer's final states, forward and backward (one
         position), or every position's output padded to `seq_len` (`latent_map`)."""
-        packed = pack_padded_sequence(self.emb_drop(self.emb(tokens)), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        out, h = self.encoder(packed)
+        out, h = self.run_encoder(tokens, lengths)
         if self.config.latent_map:
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=self.config.seq_len)
             return out
